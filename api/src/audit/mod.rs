@@ -1,0 +1,11 @@
+//! Accountability: collecting what a request read, the hash-chained audit log, its group-commit
+//! writer and its verification.
+
+pub mod chain;
+pub mod verify;
+mod collector;
+mod writer;
+
+pub use chain::AuditRecord;
+pub use collector::{Collector, Decision, ReadEntry, SearchEntry};
+pub use writer::{AuditError, AuditStats, AuditWriter, Lane};

@@ -1,0 +1,6 @@
+//! Authentication: verifying JWTs (HS256 for development, RS256/ES256 from a JWKS in
+//! production), mapping their claims to a `Principal`, and minting development tokens.
+
+mod jwt;
+
+pub use jwt::{AuthError, Authenticator, Claims, mint_hs256};

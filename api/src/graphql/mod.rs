@@ -1,0 +1,8 @@
+//! The GraphQL schema: one schema for every role, with every field decided by the remit policy.
+
+pub mod enums;
+pub mod query;
+pub mod schema;
+pub mod types;
+
+pub use schema::{AppSchema, build_schema, schema_fields, sdl};

@@ -1,0 +1,277 @@
+//! HTTP routes: `POST/GET /graphql` (authentication, purpose of use, execution, audit flush),
+//! GraphiQL in development, `/healthz` and `/readyz`.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensions, Response, ServerError, Value};
+use carehub_policy::{Principal, Purpose};
+
+use crate::audit::{AuditRecord, Decision};
+use crate::auth::{AuthError, Authenticator};
+use crate::authz::RequestCtx;
+use crate::error::{ApiError, Code};
+use crate::graphql::AppSchema;
+use crate::state::AppState;
+
+/// The request id: the caller's `X-Request-Id` if sane, otherwise a new one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// A GraphQL-shaped error response with the code's HTTP status.
+pub fn error_response(code: Code, message: &str, request_id: &str) -> HttpResponse {
+    HttpResponse::build(code.http_status())
+        .insert_header(("x-request-id", request_id.to_owned()))
+        .json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
+}
+
+/// Verifies the bearer token and builds the principal, stating the purpose of use.
+pub fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = Authenticator::bearer(auth_header).map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+    let claims = app.auth.verify(token).map_err(|e: AuthError| ApiError::Unauthenticated(e.to_string()))?;
+    let role = app
+        .policy
+        .role(&claims.role)
+        .ok_or_else(|| ApiError::Unauthenticated(format!("token role {:?} is not in the remit policy", claims.role)))?;
+    let info = app.policy.role_info(role);
+    if info.agency.as_str() != claims.agency {
+        return Err(ApiError::Unauthenticated(format!(
+            "token agency {:?} does not match role {} (agency {})",
+            claims.agency,
+            claims.role,
+            info.agency.as_str()
+        )));
+    }
+    if crate::domain::region::RegionPrefix::parse(&claims.region).is_err() {
+        return Err(ApiError::Unauthenticated(format!("token region {:?} is not a region code prefix", claims.region)));
+    }
+    let purpose = match headers.get("x-purpose").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()) {
+        None => info.default_purpose,
+        Some(p) => p
+            .parse::<Purpose>()
+            .map_err(|_| ApiError::bad_input("X-Purpose", format!("{p:?} is not a purpose of use (CARE, SCREENING, REFERRAL, TREATMENT, CRISIS, SUPERVISION, STATISTICS, PARTNER_SYNC)")))?,
+    };
+    if !app.policy.purpose_allowed(role, purpose) {
+        return Err(ApiError::forbidden(format!("purpose {} is not allowed for role {}", purpose.as_str(), claims.role)));
+    }
+    Ok(Principal {
+        sub: claims.sub,
+        agency: info.agency,
+        role: claims.role,
+        org: claims.org,
+        region: claims.region,
+        purpose,
+        client_id: claims.client_id,
+    })
+}
+
+fn parse_body(body: &[u8]) -> Result<BatchRequest, ApiError> {
+    serde_json::from_slice::<BatchRequest>(body).map_err(|e| ApiError::bad_input("body", format!("is not a GraphQL request in JSON: {e}")))
+}
+
+/// `POST /graphql`.
+pub async fn graphql_post(req: HttpRequest, body: web::Bytes, app: web::Data<Arc<AppState>>, schema: web::Data<AppSchema>) -> HttpResponse {
+    let rid = request_id(req.headers());
+    let batch = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e.code(), &e.to_string(), &rid),
+    };
+    execute(&req, app.get_ref().clone(), schema.get_ref(), batch, rid, false).await
+}
+
+/// `GET /graphql`: GraphiQL for a browser in development, otherwise a query (never a mutation).
+pub async fn graphql_get(req: HttpRequest, app: web::Data<Arc<AppState>>, schema: web::Data<AppSchema>) -> HttpResponse {
+    let rid = request_id(req.headers());
+    let wants_html = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if req.query_string().is_empty() || (wants_html && !req.query_string().contains("query=")) {
+        if app.settings.graphiql {
+            return HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .body(GraphiQLSource::build().endpoint("/graphql").title("carehub GraphiQL").finish());
+        }
+        return error_response(Code::NotFound, "GraphiQL is disabled; POST GraphQL requests to /graphql", &rid);
+    }
+    let request = match async_graphql::http::parse_query_string(req.query_string()) {
+        Ok(r) => r,
+        Err(e) => return error_response(Code::BadUserInput, &format!("query string: {e}"), &rid),
+    };
+    execute(&req, app.get_ref().clone(), schema.get_ref(), BatchRequest::Single(request), rid, true).await
+}
+
+async fn execute(req: &HttpRequest, app: Arc<AppState>, schema: &AppSchema, batch: BatchRequest, rid: String, via_get: bool) -> HttpResponse {
+    let principal = match authenticate(&app, req.headers()) {
+        Ok(p) => p,
+        Err(e) => return error_response(e.code(), &e.to_string(), &rid),
+    };
+    let client_addr = req.connection_info().realip_remote_addr().map(str::to_owned);
+    let rc = match RequestCtx::new(app.clone(), principal, rid.clone(), client_addr) {
+        Ok(rc) => Arc::new(rc),
+        Err(e) => return error_response(e.code(), &e.to_string(), &rid),
+    };
+    let requests = match batch {
+        BatchRequest::Single(r) => vec![r],
+        BatchRequest::Batch(v) => {
+            if v.len() > app.settings.max_batch {
+                return error_response(
+                    Code::BadUserInput,
+                    &format!("batch of {} operations exceeds the limit of {}", v.len(), app.settings.max_batch),
+                    &rid,
+                );
+            }
+            v
+        }
+    };
+    let single = requests.len() == 1;
+    let mut responses = Vec::with_capacity(requests.len());
+    for r in requests {
+        if via_get && is_mutation(&r.query) {
+            responses.push(Response::from_errors(vec![
+                ApiError::bad_input("method", "mutations must be sent with POST").extend().into_server_error(Default::default()),
+            ]));
+            continue;
+        }
+        if let Some(name) = &r.operation_name {
+            if let Ok(mut op) = rc.operation.lock() {
+                *op = Some(name.clone());
+            }
+        }
+        let resp = schema.execute(r.data(rc.clone())).await;
+        responses.push(resp);
+    }
+    // Fail closed: sensitive values leave only once their audit entries are committed.
+    let audit_failed = flush_audit(&rc).await.is_err();
+    for resp in responses.iter_mut() {
+        if audit_failed {
+            withhold(resp, &rc);
+        }
+        resp.extensions.insert("policyVersion".to_owned(), Value::String(app.policy.version().to_owned()));
+        resp.extensions.insert("requestId".to_owned(), Value::String(rid.clone()));
+    }
+    let body = if single {
+        BatchResponse::Single(responses.pop().unwrap_or_else(|| Response::new(Value::Null)))
+    } else {
+        BatchResponse::Batch(responses)
+    };
+    HttpResponse::Ok().insert_header(("x-request-id", rid)).json(&body)
+}
+
+fn is_mutation(query: &str) -> bool {
+    match async_graphql::parser::parse_query(query) {
+        Ok(doc) => doc.operations.iter().any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation),
+        Err(_) => false,
+    }
+}
+
+/// Writes the request's audit entries (reads and searches) and waits for the commit.
+pub async fn flush_audit(rc: &RequestCtx) -> Result<(), crate::audit::AuditError> {
+    let reads = rc.audit.drain();
+    let searches = rc.audit.drain_searches();
+    if reads.is_empty() && searches.is_empty() {
+        return Ok(());
+    }
+    let p = &rc.principal;
+    let base = |action: &str| AuditRecord {
+        at: chrono::Utc::now(),
+        sub: p.sub.clone(),
+        agency: p.agency.as_str().to_owned(),
+        role: p.role.clone(),
+        org: p.org.clone(),
+        client_id: p.client_id.clone(),
+        purpose: p.purpose.as_str().to_owned(),
+        lawful_basis: None,
+        action: action.to_owned(),
+        operation: rc.operation_name(),
+        entity: None,
+        record_ids: Vec::new(),
+        child_id: None,
+        fields: Vec::new(),
+        groups: Vec::new(),
+        decision: Decision::Allowed.as_str().to_owned(),
+        request_id: Some(rc.request_id.clone()),
+        client_addr: rc.client_addr.clone(),
+        policy_version: rc.policy.version().to_owned(),
+        region_code: None,
+        reason: None,
+    };
+    let mut records = Vec::with_capacity(reads.len() + searches.len());
+    for s in searches {
+        let mut r = base("SEARCH");
+        r.operation = Some(rc.operation_name().unwrap_or_else(|| s.operation.to_owned()));
+        r.entity = Some("Child".to_owned());
+        r.record_ids = s.ids.iter().map(|i| i.to_string()).collect();
+        records.push(r);
+    }
+    for e in reads {
+        let mut r = base("READ");
+        r.entity = Some(e.entity.to_owned());
+        r.record_ids = vec![e.record_id.to_string()];
+        r.child_id = e.child_id;
+        r.fields = e.fields.into_iter().collect();
+        r.groups = e.groups.into_iter().collect();
+        r.decision = e.decision.as_str().to_owned();
+        records.push(r);
+    }
+    rc.app.audit.write(records).await
+}
+
+/// Nulls every sensitive value of a response whose audit could not be written.
+fn withhold(resp: &mut Response, rc: &RequestCtx) {
+    let paths = rc.audit.drain_paths();
+    let mut data = std::mem::replace(&mut resp.data, Value::Null);
+    let mut errors = Vec::new();
+    for path in &paths {
+        if null_at(&mut data, path) {
+            let mut err = ServerError::new("sensitive field withheld: the audit store is unavailable, retry shortly", None);
+            err.path = path.iter().map(|s| match s.parse::<usize>() {
+                Ok(i) => async_graphql::PathSegment::Index(i),
+                Err(_) => async_graphql::PathSegment::Field(s.clone()),
+            }).collect();
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", Code::AuditUnavailable.as_str());
+            err.extensions = Some(ext);
+            errors.push(err);
+        }
+    }
+    resp.data = data;
+    resp.errors.extend(errors);
+}
+
+fn null_at(v: &mut Value, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        if matches!(v, Value::Null) {
+            return false;
+        }
+        *v = Value::Null;
+        return true;
+    };
+    match v {
+        Value::Object(map) => map.get_mut(first.as_str()).is_some_and(|inner| null_at(inner, rest)),
+        Value::List(items) => first.parse::<usize>().ok().and_then(|i| items.get_mut(i)).is_some_and(|inner| null_at(inner, rest)),
+        _ => false,
+    }
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers (and, later, Redis state is reported).
+pub async fn readyz(app: web::Data<Arc<AppState>>) -> HttpResponse {
+    let db_ok = crate::db::ping(&app.db.write).await;
+    let body = serde_json::json!({
+        "status": if db_ok { "ready" } else { "unavailable" },
+        "database": if db_ok { "ok" } else { "unreachable" },
+        "instance": app.instance_id,
+    });
+    if db_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
