@@ -52,6 +52,8 @@ enum Command {
     },
     /// Print the configuration reference (docs/configuration.md).
     ConfigDocs,
+    /// Raise and clear warning flags now (the server also does this periodically).
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -220,6 +222,12 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             let report = crate::audit::verify::verify(&db).await?;
             println!("{report}");
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Sweep => {
+            let db = crate::db::connect_url(&settings.database_url, &settings).await?;
+            let report = crate::sweep::sweep(&db, chrono::Utc::now()).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::ConfigDocs => {
             print!("{}", Settings::reference_markdown());

@@ -48,6 +48,8 @@ pub struct Settings {
     pub old_data_keys: Option<String>,
     pub index_key: String,
     pub policy_file: Option<String>,
+    pub policy_allow_all: bool,
+    pub audit_enabled: bool,
     pub graphiql: bool,
     pub introspection: bool,
     pub seed_children: u32,
@@ -107,6 +109,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { key: "old_data_keys", env: "CAREHUB_OLD_DATA_KEYS", default: "", meaning: "Retired keys still readable during rotation: `id:hex,id:hex`" },
     SettingDoc { key: "index_key", env: "CAREHUB_INDEX_KEY", default: "(development default)", meaning: "64 hex chars: HMAC-SHA-256 key of the ID-number blind index" },
     SettingDoc { key: "policy_file", env: "CAREHUB_POLICY", default: "(embedded policy/remits.toml)", meaning: "Remit policy file to load instead of the embedded default" },
+    SettingDoc { key: "policy_mode", env: "CAREHUB_POLICY_MODE", default: "enforce", meaning: "`enforce`, or `allow-all` (every role reads and writes everything: benchmarks only; refused in production)" },
+    SettingDoc { key: "audit", env: "CAREHUB_AUDIT", default: "on", meaning: "`on`, or `off` (no read audit: benchmarks only; refused in production)" },
     SettingDoc { key: "graphiql", env: "CAREHUB_GRAPHIQL", default: "true in development", meaning: "Serve GraphiQL on GET /graphql" },
     SettingDoc { key: "introspection", env: "CAREHUB_INTROSPECTION", default: "true in development", meaning: "Allow schema introspection" },
     SettingDoc { key: "seed_children", env: "CAREHUB_SEED_CHILDREN", default: "2000", meaning: "Children of demo data seeded on the first start of an empty embedded database (0: none; never in production)" },
@@ -213,6 +217,16 @@ impl Settings {
             old_data_keys: get("old_data_keys"),
             index_key: get("index_key").unwrap_or_else(|| dev_defaults::INDEX_KEY.into()),
             policy_file: get("policy_file"),
+            policy_allow_all: match get("policy_mode").as_deref() {
+                None | Some("enforce") => false,
+                Some("allow-all") => true,
+                Some(other) => return Err(invalid("policy_mode", other, "must be `enforce` or `allow-all`")),
+            },
+            audit_enabled: match get("audit").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => return Err(invalid("audit", other, "must be `on` or `off`")),
+            },
             graphiql: boolean(v, "graphiql", dev)?,
             introspection: boolean(v, "introspection", dev)?,
             seed_children: num(v, "seed_children", 2000)?,
@@ -277,6 +291,12 @@ impl Settings {
         }
         if self.graphiql {
             problems.push("GraphiQL is enabled (CAREHUB_GRAPHIQL)");
+        }
+        if self.policy_allow_all {
+            problems.push("CAREHUB_POLICY_MODE=allow-all disables the remit policy");
+        }
+        if !self.audit_enabled {
+            problems.push("CAREHUB_AUDIT=off disables the read audit");
         }
         if problems.is_empty() {
             Ok(())

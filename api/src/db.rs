@@ -1,6 +1,8 @@
 //! Database connections: the embedded SQLite file (WAL, foreign keys, busy timeout) or
 //! PostgreSQL with an optional read replica. Selecting one is configuration only.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
@@ -20,6 +22,19 @@ impl Db {
     pub fn backend(&self) -> DatabaseBackend {
         self.write.get_database_backend()
     }
+}
+
+tokio::task_local! {
+    /// Statements executed by the current request (set around each GraphQL execution).
+    pub static REQUEST_STATEMENTS: Arc<AtomicU64>;
+}
+
+/// Statements executed by this process (for metrics).
+pub static TOTAL_STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+fn count_statement(_: &sea_orm::metric::Info<'_>) {
+    TOTAL_STATEMENTS.fetch_add(1, Ordering::Relaxed);
+    let _ = REQUEST_STATEMENTS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
 }
 
 /// Opens a pool for `url` with the settings' limits.
@@ -44,7 +59,9 @@ pub async fn connect_url(url: &str, settings: &Settings) -> Result<DatabaseConne
         opts.statement_timeout(settings.db_statement_timeout)
             .set_application_name("carehub");
     }
-    Database::connect(opts).await
+    let mut conn = Database::connect(opts).await?;
+    conn.set_metric_callback(count_statement);
+    Ok(conn)
 }
 
 /// Opens the primary and (optional) read pools.

@@ -144,12 +144,25 @@ async fn execute(req: &HttpRequest, app: Arc<AppState>, schema: &AppSchema, batc
                 *op = Some(name.clone());
             }
         }
-        let resp = schema.execute(r.data(rc.clone())).await;
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut resp = crate::db::REQUEST_STATEMENTS.scope(counter.clone(), schema.execute(r.data(rc.clone()))).await;
+        if app.settings.mode == crate::config::Mode::Development {
+            // Lets tests and developers see the statement count of a request (constant in page size).
+            let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+            resp.extensions.insert("sqlStatements".to_owned(), Value::Number(n.into()));
+        }
         responses.push(resp);
     }
     // Fail closed: sensitive values leave only once their audit entries are committed.
     let audit_failed = flush_audit(&rc).await.is_err();
     for resp in responses.iter_mut() {
+        // Parse, validation and coercion errors come without a code: they are the client's.
+        for e in resp.errors.iter_mut() {
+            let has_code = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
+            if !has_code {
+                e.extensions.get_or_insert_with(Default::default).set("code", Code::BadUserInput.as_str());
+            }
+        }
         if audit_failed {
             withhold(resp, &rc);
         }
@@ -173,6 +186,9 @@ fn is_mutation(query: &str) -> bool {
 
 /// Writes the request's audit entries (reads and searches) and waits for the commit.
 pub async fn flush_audit(rc: &RequestCtx) -> Result<(), crate::audit::AuditError> {
+    if !rc.app.settings.audit_enabled {
+        return Ok(());
+    }
     let reads = rc.audit.drain();
     let searches = rc.audit.drain_searches();
     if reads.is_empty() && searches.is_empty() {

@@ -19,10 +19,15 @@ use crate::state::AppState;
 
 /// Loads the configured policy (or the embedded default).
 pub fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
-    match &settings.policy_file {
-        Some(path) => Policy::load(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("{e}")),
-        None => Ok(Policy::default_policy()),
+    let policy = match &settings.policy_file {
+        Some(path) => Policy::load(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Policy::default_policy(),
+    };
+    if settings.policy_allow_all {
+        tracing::warn!("CAREHUB_POLICY_MODE=allow-all: every role reads and writes everything (benchmark mode)");
+        return Ok(Policy::allow_all(&policy));
     }
+    Ok(policy)
 }
 
 /// Refuses a policy that leaves a schema field uncovered or names a field that does not exist.
@@ -81,7 +86,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<Arc<AppState>> {
         settings.db_pool_max.max(2) as usize,
     );
     let fields = FieldIndex::new(&policy);
-    Ok(Arc::new(AppState { settings, db, policy: Arc::new(policy), fields, auth, vault, instance_id, audit }))
+    let events = crate::events::EventBus::start(db.write.clone());
+    Ok(Arc::new(AppState { settings, db, policy: Arc::new(policy), fields, auth, vault, instance_id, audit, events }))
 }
 
 /// A built server, bound to its port.
@@ -97,6 +103,9 @@ impl Application {
         let state = build_state(settings).await?;
         if state.settings.is_sqlite() && state.settings.seed_children > 0 && state.settings.mode == Mode::Development {
             crate::seed::seed_if_empty(&state).await?;
+        }
+        if state.settings.sweep_interval_secs > 0 {
+            crate::sweep::spawn_periodic(state.db.write.clone(), Duration::from_secs(state.settings.sweep_interval_secs));
         }
         Self::serve(state)
     }

@@ -23,6 +23,7 @@ pub struct AppState {
     /// Name of this replica (audit chains, logs).
     pub instance_id: String,
     pub audit: crate::audit::AuditWriter,
+    pub events: crate::events::EventBus,
 }
 
 impl std::fmt::Debug for AppState {

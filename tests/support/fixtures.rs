@@ -293,3 +293,18 @@ pub async fn load(db: &DatabaseConnection, vault: &carehub_api::crypto::Vault) -
         c3_basis,
     })
 }
+
+/// Reads one row of every entity: fails if an entity names a column the migrations lack.
+pub async fn entity_probe(db: &DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::EntityTrait;
+    macro_rules! probe {
+        ($($m:ident),*) => {$( ent::$m::Entity::find().one(db).await?; )*};
+    }
+    probe!(
+        region, organization, app_meta, child, child_difficulty, guardian, enrollment, screening, care_plan,
+        care_plan_intervention, visit, pairing, report, crisis_event, referral, treatment_episode, return_to_school,
+        victim_aid, service_record, flag, lawful_basis, supervision_finding, workflow_transition, change_event,
+        audit_entry, audit_checkpoint, break_glass_grant, idempotency_key, api_client, persisted_operation
+    );
+    Ok(())
+}
