@@ -85,7 +85,66 @@ pub async fn graphql_post(req: HttpRequest, body: web::Bytes, app: web::Data<Arc
         Ok(b) => b,
         Err(e) => return error_response(e.code(), &e.to_string(), &rid),
     };
-    execute(&req, app.get_ref().clone(), schema.get_ref(), batch, rid, false).await
+    let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
+    match key {
+        None => execute(&req, app.get_ref().clone(), schema.get_ref(), batch, rid, false).await,
+        Some(key) => idempotent(&req, app.get_ref().clone(), schema.get_ref(), batch, rid, &key, &body).await,
+    }
+}
+
+/// Runs a request under an `Idempotency-Key`: the first successful response is stored and a
+/// retry with the same key (same caller, same body) gets it back without writing anything.
+async fn idempotent(req: &HttpRequest, app: Arc<AppState>, schema: &AppSchema, batch: BatchRequest, rid: String, key: &str, body: &[u8]) -> HttpResponse {
+    use carehub_entity::idempotency_key;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use sha2::{Digest, Sha256};
+    if key.len() > 200 {
+        return error_response(Code::BadUserInput, "Idempotency-Key: must be at most 200 characters", &rid);
+    }
+    // The caller must be authenticated before anything is stored under its name.
+    let principal = match authenticate(&app, req.headers()) {
+        Ok(p) => p,
+        Err(e) => return error_response(e.code(), &e.to_string(), &rid),
+    };
+    let id = hex::encode(Sha256::digest(format!("{}\n{key}", principal.sub)));
+    let hash = hex::encode(Sha256::digest(body));
+    let db = &app.db.write;
+    let claim = idempotency_key::ActiveModel {
+        key: Set(id.clone()),
+        sub: Set(principal.sub.clone()),
+        request_hash: Set(hash.clone()),
+        response: Set(String::new()),
+        created_at: Set(chrono::Utc::now()),
+    };
+    if claim.insert(db).await.is_err() {
+        return match idempotency_key::Entity::find_by_id(id.clone()).one(db).await {
+            Ok(Some(row)) if row.request_hash != hash => {
+                error_response(Code::BadUserInput, "Idempotency-Key: already used with a different request", &rid)
+            }
+            Ok(Some(row)) if row.response.is_empty() => error_response(Code::Conflict, "a request with this Idempotency-Key is still in progress; retry shortly", &rid),
+            Ok(Some(row)) => HttpResponse::Ok()
+                .insert_header(("x-request-id", rid))
+                .insert_header(("idempotent-replayed", "true"))
+                .content_type("application/json")
+                .body(row.response),
+            _ => error_response(Code::ServiceUnavailable, "the database is unavailable; retry shortly", &rid),
+        };
+    }
+    let resp = execute(req, app.clone(), schema, batch, rid.clone(), false).await;
+    let status = resp.status();
+    let (head, body) = resp.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    let ok = status.is_success() && serde_json::from_slice::<serde_json::Value>(&bytes).map(|v| v.get("errors").is_none()).unwrap_or(false);
+    if ok {
+        let row = idempotency_key::ActiveModel { key: Set(id), response: Set(String::from_utf8_lossy(&bytes).into_owned()), ..Default::default() };
+        if let Err(e) = idempotency_key::Entity::update(row).exec(db).await {
+            tracing::warn!(error = %e, "could not store the idempotent response");
+        }
+    } else {
+        // A failed request wrote nothing; free the key so the client can retry.
+        let _ = idempotency_key::Entity::delete_by_id(id).exec(db).await;
+    }
+    head.set_body(actix_web::body::BoxBody::new(bytes))
 }
 
 /// `GET /graphql`: GraphiQL for a browser in development, otherwise a query (never a mutation).

@@ -47,6 +47,7 @@ record!(ent::victim_aid::Model, "VictimAid", child: |m| Some(m.child_id), org: |
 record!(ent::service_record::Model, "ServiceRecord", child: |m| m.child_id, org: |m| m.organization_id.or(m.owner_org_id));
 record!(ent::flag::Model, "Flag", child: |m| Some(m.child_id), org: |m| m.owner_org_id);
 record!(ent::lawful_basis::Model, "LawfulBasis", child: |m| Some(m.child_id), org: |m| m.owner_org_id);
+record!(ent::break_glass_grant::Model, "BreakGlassGrant", child: |m| Some(m.child_id), org: |m| m.org_id);
 record!(ent::supervision_finding::Model, "SupervisionFinding", child: |_m| None, org: |m| m.organization_id);
 
 impl Record for ent::report::Model {

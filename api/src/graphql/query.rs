@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object};
 use carehub_entity::{child, organization};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -135,9 +135,66 @@ pub fn child_nodes(rows: Vec<child::Model>) -> Vec<Child> {
     rows.into_iter().map(|r| Child(Node::new(r, sib.clone(), kids.clone()))).collect()
 }
 
+/// Filters of `auditLog`.
+#[derive(InputObject, Default)]
+pub struct AuditFilter {
+    pub child_id: Option<ID>,
+    /// Token subject.
+    pub actor: Option<String>,
+    pub agency: Option<Agency>,
+    pub purpose: Option<super::enums::Purpose>,
+    /// ALLOWED, MASKED, DENIED, CONSENT_REQUIRED, BREAK_GLASS.
+    pub decision: Option<String>,
+    /// READ, SEARCH, WRITE, REVEAL_ID, BREAK_GLASS, AUDIT_READ, …
+    pub action: Option<String>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Read operations.
 #[derive(Default)]
 pub struct Query;
+
+/// Writes an audit entry for an action that is not a field read (e.g. reading the audit).
+pub async fn audit_action(rc: &RequestCtx, action: &str, child: Option<Uuid>, reason: Option<String>) -> Result<(), ApiError> {
+    if !rc.app.settings.audit_enabled {
+        return Ok(());
+    }
+    let p = &rc.principal;
+    let record = crate::audit::AuditRecord {
+        at: chrono::Utc::now(),
+        sub: p.sub.clone(),
+        agency: p.agency.as_str().to_owned(),
+        role: p.role.clone(),
+        org: p.org.clone(),
+        client_id: p.client_id.clone(),
+        purpose: p.purpose.as_str().to_owned(),
+        lawful_basis: None,
+        action: action.to_owned(),
+        operation: rc.operation_name(),
+        entity: None,
+        record_ids: child.map(|c| c.to_string()).into_iter().collect(),
+        child_id: child,
+        fields: Vec::new(),
+        groups: vec!["G-AUDIT".to_owned()],
+        decision: "ALLOWED".to_owned(),
+        request_id: Some(rc.request_id.clone()),
+        client_addr: rc.client_addr.clone(),
+        policy_version: rc.policy.version().to_owned(),
+        region_code: None,
+        reason,
+    };
+    rc.app.audit.write(vec![record]).await.map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+async fn access_of(rc: &RequestCtx, children: Vec<Uuid>) -> Result<std::collections::HashMap<Uuid, crate::authz::access::ChildAccess>, ApiError> {
+    let set = ChildSet::new(children.clone());
+    let mut map = std::collections::HashMap::new();
+    for c in children {
+        map.insert(c, set.access(rc, c).await?);
+    }
+    Ok(map)
+}
 
 #[Object]
 impl Query {
@@ -202,6 +259,184 @@ impl Query {
         };
         rc.audit.search("childExists", found.as_ref().map(|c| c.id).into_iter().collect());
         Ok(Some(ChildExistence { exists_: found.is_some(), org }))
+    }
+
+    /// Every committed change of one record, oldest first. Values of fields outside your remit
+    /// are withheld.
+    async fn history(&self, ctx: &Context<'_>, entity: String, id: ID) -> GqlResult<Option<Vec<super::types::history::ChangeEvent>>> {
+        use carehub_entity::change_event;
+        use sea_orm::QueryOrder;
+        dir_check(ctx, "Query")?;
+        let rc = RequestCtx::of(ctx);
+        let id = parse_id("id", &id).gql()?;
+        let events = change_event::Entity::find()
+            .filter(change_event::Column::Entity.eq(entity.as_str()))
+            .filter(change_event::Column::RecordId.eq(id))
+            .order_by_asc(change_event::Column::Id)
+            .limit(1000)
+            .all(&rc.app.db.read)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
+        let not_found = || ApiError::NotFound(format!("no {entity} {id} in your scope")).into_gql();
+        let Some(child_id) = events.iter().find_map(|e| e.child_id) else { return Err(not_found()) };
+        let mut scope = rc.scope_or_forbidden().gql()?;
+        if crate::authz::access::active_grants(rc).await.gql()?.contains_key(&child_id) {
+            scope = Condition::any().add(scope).add(child::Column::Id.eq(child_id));
+        }
+        if svc::by_id(&rc.app.db.read, scope, child_id).await.gql()?.is_none() {
+            return Err(not_found());
+        }
+        let access = access_of(rc, vec![child_id]).await.gql()?;
+        rc.audit.search("history", vec![child_id]);
+        Ok(Some(super::types::history::decide_events(rc, events, &access)))
+    }
+
+    /// The durable change feed partner systems sync from: committed changes of records in your
+    /// scope after `after`, in commit order. Resume with the last cursor you processed.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        #[graphql(desc = "Record types to include (e.g. Referral, Visit); all when omitted")] entities: Option<Vec<String>>,
+        first: Option<i32>,
+    ) -> GqlResult<Option<Vec<super::types::history::ChangeEvent>>> {
+        use carehub_entity::change_event;
+        use sea_orm::QueryOrder;
+        use sea_orm::sea_query::Query as SqlQuery;
+        dir_check(ctx, "Query")?;
+        let rc = RequestCtx::of(ctx);
+        let scope = rc.scope_or_forbidden().gql()?;
+        let after: i64 = match after.as_deref() {
+            None => 0,
+            Some(a) => a.trim().parse().map_err(|_| ApiError::bad_input("after", "must be a cursor returned by changes").into_gql())?,
+        };
+        let first = page_size(ctx, first, 100).gql()?;
+        let in_scope = SqlQuery::select().column(child::Column::Id).from(child::Entity).cond_where(scope).to_owned();
+        let mut q = change_event::Entity::find()
+            .filter(change_event::Column::Cursor.gt(after))
+            .filter(change_event::Column::ChildId.in_subquery(in_scope));
+        if let Some(list) = &entities {
+            q = q.filter(change_event::Column::Entity.is_in(list.iter().map(String::as_str)));
+        }
+        let events = q.order_by_asc(change_event::Column::Cursor).limit(first).all(&rc.app.db.read).await.map_err(ApiError::from).gql()?;
+        let mut children: Vec<Uuid> = events.iter().filter_map(|e| e.child_id).collect();
+        children.sort();
+        children.dedup();
+        let access = access_of(rc, children.clone()).await.gql()?;
+        rc.audit.search("changes", children);
+        Ok(Some(super::types::history::decide_events(rc, events, &access)))
+    }
+
+    /// The audit log of your jurisdiction, newest first (auditors). Reading it is audited.
+    async fn audit_log(&self, ctx: &Context<'_>, filter: Option<AuditFilter>, first: Option<i32>, after: Option<String>) -> GqlResult<Option<Vec<super::types::audit::AuditEntry>>> {
+        use carehub_entity::audit_entry;
+        use sea_orm::QueryOrder;
+        use sea_orm::sea_query::Query as SqlQuery;
+        dir_check(ctx, "Query")?;
+        let rc = RequestCtx::of(ctx);
+        let f = filter.unwrap_or_default();
+        let first = page_size(ctx, first, 100).gql()?;
+        let region = parse_region("token region", &rc.principal.region).gql()?;
+        let in_region = SqlQuery::select()
+            .column(child::Column::Id)
+            .from(child::Entity)
+            .cond_where(crate::authz::scope::region_condition(&region))
+            .to_owned();
+        let mut q = audit_entry::Entity::find().filter(Condition::any().add(audit_entry::Column::ChildId.is_null()).add(audit_entry::Column::ChildId.in_subquery(in_region)));
+        if let Some(c) = &f.child_id {
+            q = q.filter(audit_entry::Column::ChildId.eq(parse_id("filter.childId", c).gql()?));
+        }
+        if let Some(a) = &f.actor {
+            q = q.filter(audit_entry::Column::Sub.eq(a.as_str()));
+        }
+        if let Some(a) = f.agency {
+            q = q.filter(audit_entry::Column::Agency.eq(carehub_entity::enums::Agency::from(a).as_str()));
+        }
+        if let Some(p) = f.purpose {
+            q = q.filter(audit_entry::Column::Purpose.eq(carehub_entity::enums::Purpose::from(p).as_str()));
+        }
+        if let Some(d) = &f.decision {
+            q = q.filter(audit_entry::Column::Decision.eq(d.as_str()));
+        }
+        if let Some(a) = &f.action {
+            q = q.filter(audit_entry::Column::Action.eq(a.as_str()));
+        }
+        if let Some(t) = f.from {
+            q = q.filter(audit_entry::Column::At.gte(t));
+        }
+        if let Some(t) = f.to {
+            q = q.filter(audit_entry::Column::At.lt(t));
+        }
+        if let Some(a) = after.as_deref() {
+            let id: i64 = a.parse().map_err(|_| ApiError::bad_input("after", "must be an audit entry id").into_gql())?;
+            q = q.filter(audit_entry::Column::Id.lt(id));
+        }
+        let rows = q.order_by_desc(audit_entry::Column::Id).limit(first).all(&rc.app.db.read).await.map_err(ApiError::from).gql()?;
+        audit_action(rc, "AUDIT_READ", None, Some(format!("auditLog: {} entries", rows.len()))).await.gql()?;
+        Ok(Some(rows.into_iter().map(super::types::audit::AuditEntry).collect()))
+    }
+
+    /// Who accessed this child's data, grouped by agency and purpose — to answer a guardian's
+    /// right-to-know request. Reading it is audited.
+    async fn access_report(&self, ctx: &Context<'_>, child_id: ID) -> GqlResult<Option<Vec<super::types::audit::AccessSummary>>> {
+        use carehub_entity::audit_entry;
+        use std::collections::{BTreeMap, BTreeSet};
+        dir_check(ctx, "Query")?;
+        let rc = RequestCtx::of(ctx);
+        let id = parse_id("childId", &child_id).gql()?;
+        let scope = rc.scope_or_forbidden().gql()?;
+        if svc::by_id(&rc.app.db.read, scope, id).await.gql()?.is_none() {
+            return Err(ApiError::NotFound(format!("no child {id} in your scope")).into_gql());
+        }
+        let rows = audit_entry::Entity::find()
+            .filter(audit_entry::Column::ChildId.eq(id))
+            .filter(audit_entry::Column::Action.is_in(["READ", "WRITE", "REVEAL_ID", "BREAK_GLASS"]))
+            .all(&rc.app.db.read)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
+        let mut groups: BTreeMap<(String, String), (i64, chrono::DateTime<chrono::Utc>, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        for r in rows {
+            let e = groups.entry((r.agency.clone(), r.purpose.clone())).or_insert((0, r.at, BTreeSet::new(), BTreeSet::new()));
+            e.0 += 1;
+            e.1 = e.1.max(r.at);
+            e.2.insert(r.role.clone());
+            for g in super::types::records::strings(&r.groups) {
+                e.3.insert(g);
+            }
+        }
+        audit_action(rc, "AUDIT_READ", Some(id), Some("accessReport".into())).await.gql()?;
+        Ok(Some(
+            groups
+                .into_iter()
+                .map(|((agency, purpose), (n, last, roles, gs))| super::types::audit::AccessSummary {
+                    agency,
+                    purpose,
+                    accesses: n,
+                    last_at: last,
+                    roles: roles.into_iter().collect(),
+                    groups: gs.into_iter().collect(),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Break-glass grants awaiting (or with) a supervisor's review, in your jurisdiction.
+    async fn emergency_access_reviews(&self, ctx: &Context<'_>, pending_only: Option<bool>) -> GqlResult<Option<Vec<super::types::audit::BreakGlassGrant>>> {
+        use carehub_entity::break_glass_grant;
+        use sea_orm::QueryOrder;
+        use sea_orm::sea_query::Query as SqlQuery;
+        dir_check(ctx, "Query")?;
+        let rc = RequestCtx::of(ctx);
+        let region = parse_region("token region", &rc.principal.region).gql()?;
+        let in_region = SqlQuery::select().column(child::Column::Id).from(child::Entity).cond_where(crate::authz::scope::region_condition(&region)).to_owned();
+        let mut q = break_glass_grant::Entity::find().filter(break_glass_grant::Column::ChildId.in_subquery(in_region));
+        if pending_only.unwrap_or(true) {
+            q = q.filter(break_glass_grant::Column::ReviewOutcome.is_null());
+        }
+        let rows = q.order_by_asc(break_glass_grant::Column::GrantedAt).limit(500).all(&rc.app.db.read).await.map_err(ApiError::from).gql()?;
+        Ok(Some(rows.into_iter().map(super::types::audit::BreakGlassGrant).collect()))
     }
 
     /// One child by id. Outside your scope the answer is the same as for an absent id.

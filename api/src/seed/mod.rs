@@ -8,7 +8,7 @@
 //! AES-GCM nonces are fresh on every encryption by design (their blind indexes and masks are
 //! the same). Names, ID numbers, phones and addresses are synthetic.
 
-mod gen;
+mod generate;
 mod names;
 mod text;
 mod time;
@@ -27,7 +27,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::state::AppState;
-use gen::{Batch, Generator};
+use generate::{Batch, Generator};
 use world::World;
 
 /// Children generated and inserted per transaction.
@@ -141,12 +141,16 @@ where
     E::Model: IntoActiveModel<E::ActiveModel>,
     C: ConnectionTrait,
 {
+    let t0 = std::time::Instant::now();
+    let name = E::default().table_name().to_owned();
+    let n = rows.len();
     let per_statement = (MAX_BINDS / E::Column::iter().count().max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let part: Vec<E::ActiveModel> = rows.by_ref().take(per_statement).map(IntoActiveModel::into_active_model).collect();
         E::insert_many(part).exec_without_returning(db).await?;
     }
+    if std::env::var("SEED_TIMING").is_ok() { eprintln!("TIMING {name} {n} {}", t0.elapsed().as_micros()); }
     Ok(())
 }
 

@@ -142,7 +142,8 @@ impl OrgMaker {
         area: &str,
     ) -> Uuid {
         let id = super::uuid(r);
-        let contact = names::person_name(r, r.gen_bool(0.5), None);
+        let male = r.gen_bool(0.5);
+        let contact = names::person_name(r, male, None);
         let phone = names::landline(r, area);
         self.out.push(organization::Model {
             id,
@@ -188,7 +189,7 @@ impl World {
         let mut villages: Vec<Village> = Vec::new();
         let mut weights: Vec<f64> = Vec::new();
         let mut county_stems = BTreeSet::new();
-        for (_, name, _, _) in NANNING {
+        for (_, name) in NANNING {
             county_stems.insert(name.chars().take(2).collect::<String>());
         }
 

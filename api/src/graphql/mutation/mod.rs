@@ -2,7 +2,19 @@
 //! input fields were authorized as writes before it began (see `authz::inputs`) and against the
 //! target row inside it (see `write::WriteCtx::authorize`).
 
+mod access;
+mod care_plan;
 mod child;
+mod crisis;
+mod enrollment;
+mod flag;
+mod guardian;
+mod lawful_basis;
+mod pairing;
+mod return_to_school;
+mod service_record;
+mod supervision;
+mod victim_aid;
 mod referral;
 mod report;
 mod screening;
@@ -14,12 +26,30 @@ use async_graphql::MergedObject;
 /// Write operations.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
+    access::AccessMutation,
     child::ChildMutation,
     screening::ScreeningMutation,
     visit::VisitMutation,
     report::ReportMutation,
     referral::ReferralMutation,
     treatment::TreatmentMutation,
+    MoreMutation,
+);
+
+/// The second half of the mutations (MergedObject takes at most 16 parts per level).
+#[derive(MergedObject, Default)]
+pub struct MoreMutation(
+    guardian::GuardianMutation,
+    enrollment::EnrollmentMutation,
+    care_plan::CarePlanMutation,
+    pairing::PairingMutation,
+    crisis::CrisisMutation,
+    return_to_school::ReturnToSchoolMutation,
+    victim_aid::VictimAidMutation,
+    service_record::ServiceRecordMutation,
+    lawful_basis::LawfulBasisMutation,
+    supervision::SupervisionMutation,
+    flag::FlagMutation,
 );
 
 use crate::error::ApiError;

@@ -1,9 +1,11 @@
 //! GraphQL output types. Each wraps a stored row in a `Node` and resolves every field through
 //! the guard, so no field can be served without a policy decision.
 
+pub mod audit;
 pub mod child;
 pub mod connection;
 pub mod directory;
+pub mod history;
 pub mod records;
 
 use std::collections::HashMap;

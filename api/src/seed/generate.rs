@@ -2165,17 +2165,18 @@ impl<'a> Kid<'a> {
         if self.active {
             let director = self.director.clone();
             let home = self.w.townships[self.w.villages[self.village].township].children_home;
-            let last = time::office_day(&mut self.r, date(2026, 8, 15), date(2026, 11, 27));
+            // Done within the last quarter: the next one is not yet due.
+            let last = time::office_day(&mut self.r, date(2026, 8, 31), date(2026, 11, 27));
             let last = last.max(self.registered + TimeDelta::days(1)).min(now() - TimeDelta::hours(2));
             let next = last.date_naive() + chrono::Days::new(90);
             let due_last = last.date_naive() + chrono::Days::new(self.r.gen_range(0..10));
             self.visit(VisitKind::ChildDirectorVisit, due_last, Some(last), &director, Agency::CivilAffairs, home, last - TimeDelta::days(20), Some(next));
-            if self.chance(0.07) {
-                // An overdue one: due before today, not done.
+            if self.chance(0.05) {
+                // An extra visit asked for (e.g. after a report) and overdue: due before today, not done.
                 let due = date_between(&mut self.r, date(2026, 10, 1), date(2026, 11, 20));
                 let created = at(due, 0) - TimeDelta::days(30);
                 let vid = self.visit(VisitKind::ChildDirectorVisit, due, None, &director, Agency::CivilAffairs, home, created, None);
-                if self.chance(0.5) {
+                if self.chance(0.3) {
                     let msg = format!("儿童主任走访已逾期（应于{due}完成）");
                     let ca = self.ca_office;
                     self.flag(FlagKind::OverdueVisit, &msg, at(due + chrono::Days::new(1), 0), None, Agency::CivilAffairs, ca, format!("visit:{vid}"));
