@@ -6,7 +6,11 @@ use carehub_tests::*;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-async fn count<E: EntityTrait>(app: &TestApp) -> u64 {
+async fn count<E>(app: &TestApp) -> u64
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
     E::find().count(app.conn()).await.unwrap()
 }
 

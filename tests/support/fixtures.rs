@@ -259,6 +259,45 @@ pub async fn load(db: &DatabaseConnection, vault: &carehub_api::crypto::Vault) -
             .await?;
     }
 
+    // One row of every other record type, for c1, so every output type can be read.
+    {
+        let (id, ca, cb, ua, ub, v, ar, oa, oo) = meta!(Agency::Education, Some(school_a));
+        ent::visit::Model { id, created_at: ca, created_by: cb, updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: oa, owner_org_id: oo, child_id: c1.id, kind: VisitKind::HeadTeacherHomeVisit, due_date: NaiveDate::from_ymd_opt(2026, 10, 1), done_at: Some(t0() - Duration::days(20)), visitor: Some("teacher-a1".into()), organization_id: Some(school_a), stressors: Some(json!(["ACADEMIC_PRESSURE"])), observations: Some("家访观察".into()), next_due: None, referral_id: None }
+            .into_active_model()
+            .insert(db)
+            .await?;
+        let (id, ca, cb, ua, ub, v, ar, oa, oo) = meta!(Agency::YouthLeague, Some(hotline));
+        ent::pairing::Model { id, created_at: ca, created_by: cb, updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: oa, owner_org_id: oo, child_id: c1.id, kind: PairingKind::Volunteer, supporter: "vol-1".into(), organization_id: Some(hotline), start_date: NaiveDate::from_ymd_opt(2026, 9, 1).expect("date"), end_date: None, contact_frequency: Some("weekly".into()) }
+            .into_active_model()
+            .insert(db)
+            .await?;
+        let (id, ca, cb, ua, ub, v, ar, oa, oo) = meta!(Agency::Education, Some(school_a));
+        ent::crisis_event::Model { id, created_at: ca, created_by: cb, updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: oa, owner_org_id: oo, child_id: c1.id, trigger: CrisisTrigger::Screening, risk_level: RiskLevel::Red, occurred_at: t0() - Duration::days(31), first_response_at: Some(t0() - Duration::days(31) + Duration::hours(3)), resolved_at: None, guardian_informed_at: Some(t0() - Duration::days(31) + Duration::hours(2)), safety_measures: Some("专人陪护".into()), emergency_services_called: false, urgent_referral_id: Some(referral_ids[0]), notes: Some("危机记录".into()) }
+            .into_active_model()
+            .insert(db)
+            .await?;
+        let (id, ca, cb, ua, ub, v, ar, oa, oo) = meta!(Agency::Education, Some(school_a));
+        ent::return_to_school::Model { id, created_at: ca, created_by: cb, updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: oa, owner_org_id: oo, child_id: c1.id, school_id: school_a, treatment_episode_id: Some(c1_episode), clearance: Some("可复学".into()), cleared_at: None, cleared_by: None, accommodations: Some("减轻作业".into()), return_date: NaiveDate::from_ymd_opt(2026, 12, 1), status: ReturnStatus::PendingClearance, enrollment_id: None }
+            .into_active_model()
+            .insert(db)
+            .await?;
+        let (id, ca, cb, ua, ub, v, ar, oa, oo) = meta!(Agency::Education, Some(school_a));
+        ent::service_record::Model { id, created_at: ca, created_by: "psych-a".into(), updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: oa, owner_org_id: oo, child_id: Some(c1.id), kind: ServiceKind::Counseling, organization_id: Some(school_a), provider: "psych-a".into(), occurred_at: t0() - Duration::days(5), duration_minutes: Some(40), care_plan_id: None, referral_id: None, summary: Some("辅导记录".into()) }
+            .into_active_model()
+            .insert(db)
+            .await?;
+        let _ = (cb,);
+        let (id, ca, cb, ua, ub, v, ar, _oa, _oo) = meta!(Agency::Supervision, None::<Uuid>);
+        ent::flag::Model { id, created_at: ca, created_by: cb, updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: Agency::Supervision, owner_org_id: None, child_id: c1.id, kind: FlagKind::Manual, raised_by: "officer-1".into(), message: "关注".into(), raised_at: t0(), resolved_at: None, resolution: None, resolved_by: None, subject_key: None }
+            .into_active_model()
+            .insert(db)
+            .await?;
+        ent::workflow_transition::Model { id: Uuid::now_v7(), entity: "Referral".into(), record_id: referral_ids[0], child_id: Some(c1.id), from_status: Some("SENT".into()), to_status: "ACCEPTED".into(), at: t0(), actor: "dr-1".into(), actor_org: Some(hospital.to_string()), note: None }
+            .into_active_model()
+            .insert(db)
+            .await?;
+    }
+
     let c3_basis = {
         let (id, ca, cb, ua, ub, v, ar, oa, oo) = meta!(Agency::CivilAffairs, Some(civil_office));
         ent::lawful_basis::Model { id, created_at: ca, created_by: cb, updated_at: ua, updated_by: ub, version: v, archived_at: ar, owner_agency: oa, owner_org_id: oo, child_id: c3.id, grantor: "张奶奶".into(), grantor_relation: Some("GRANDPARENT".into()), basis: BasisKind::Consent, purposes: json!(["REFERRAL", "TREATMENT"]), recipients: json!(["HEALTH"]), field_groups: json!(["G-SCR"]), valid_from: t0() - Duration::days(10), valid_to: None, withdrawn_at: None, document_ref: Some("DOC-1".into()), legal_reference: None }

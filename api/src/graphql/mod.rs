@@ -4,6 +4,7 @@ pub mod enums;
 pub mod mutation;
 pub mod query;
 pub mod schema;
+pub mod subscription;
 pub mod types;
 
 pub use schema::{AppSchema, build_schema, schema_fields, sdl};

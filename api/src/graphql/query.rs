@@ -151,9 +151,13 @@ pub struct AuditFilter {
     pub to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Read operations.
+/// Read operations: the core record queries and the monitoring indicators, merged.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(CoreQuery, super::types::indicators::IndicatorQuery);
+
+/// Record, directory, history and audit queries.
 #[derive(Default)]
-pub struct Query;
+pub struct CoreQuery;
 
 /// Writes an audit entry for an action that is not a field read (e.g. reading the audit).
 pub async fn audit_action(rc: &RequestCtx, action: &str, child: Option<Uuid>, reason: Option<String>) -> Result<(), ApiError> {
@@ -197,7 +201,7 @@ async fn access_of(rc: &RequestCtx, children: Vec<Uuid>) -> Result<std::collecti
 }
 
 #[Object]
-impl Query {
+impl CoreQuery {
     /// The caller, as the server understood the token and the `X-Purpose` header.
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Option<Viewer>> {
         dir_check(ctx, "Query")?;

@@ -4,19 +4,20 @@
 use std::sync::Arc;
 
 use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use carehub_policy::SchemaField;
 
 use super::mutation::Mutation;
 use super::query::Query;
+use super::subscription::SubscriptionRoot;
 use crate::authz::inputs::InputGuard;
 use crate::state::AppState;
 
 /// The schema type.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, SubscriptionRoot> {
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
 }
 
 /// The schema served, with the app state, guard rails and the input guard.

@@ -6,6 +6,7 @@ pub mod child;
 pub mod connection;
 pub mod directory;
 pub mod history;
+pub mod indicators;
 pub mod records;
 
 use std::collections::HashMap;
