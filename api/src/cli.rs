@@ -8,11 +8,15 @@ use anyhow::Context as _;
 use carehub_migration::{Migrator, MigratorTrait};
 use clap::{Parser, Subcommand};
 
-use crate::auth::{Claims, mint_hs256};
+use crate::auth::{mint_hs256, Claims};
 use crate::config::{Mode, Settings};
 
 #[derive(Parser)]
-#[command(name = "carehub", version, about = "carehub: the shared record of children in difficulty, one GraphQL API for five agencies")]
+#[command(
+    name = "carehub",
+    version,
+    about = "carehub: the shared record of children in difficulty, one GraphQL API for five agencies"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -54,6 +58,16 @@ enum Command {
     ConfigDocs,
     /// Raise and clear warning flags now (the server also does this periodically).
     Sweep,
+    /// Partner API clients (client-credentials): add, list, disable.
+    Clients {
+        #[command(subcommand)]
+        action: crate::partners::cli::ClientsAction,
+    },
+    /// Persisted operations on a partner client's safelist.
+    Operations {
+        #[command(subcommand)]
+        action: crate::partners::cli::OperationsAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +104,16 @@ enum PolicyAction {
 enum AuditAction {
     /// Verify every hash chain; names the first broken link and exits non-zero.
     Verify,
+    /// Delete entries older than DATE (never younger than CAREHUB_AUDIT_RETENTION_DAYS),
+    /// checkpointing each chain's last pruned link so `audit verify` still passes.
+    Prune {
+        /// First day kept (YYYY-MM-DD, UTC): entries before it are deleted.
+        #[arg(long)]
+        before: chrono::NaiveDate,
+        /// Report what would be deleted without deleting.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -113,7 +137,9 @@ struct TokenArgs {
 pub fn parse_ttl(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("ttl {s:?}: expected a number and a unit (s, m, h, d)"))?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("ttl {s:?}: expected a number and a unit (s, m, h, d)"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -125,14 +151,27 @@ pub fn parse_ttl(s: &str) -> anyhow::Result<Duration> {
 }
 
 /// Mints a development token for the given claims.
-pub fn mint_dev_token(settings: &Settings, agency: &str, role: &str, org: Option<&str>, region: &str, sub: Option<&str>, ttl: Duration) -> anyhow::Result<String> {
+pub fn mint_dev_token(
+    settings: &Settings,
+    agency: &str,
+    role: &str,
+    org: Option<&str>,
+    region: &str,
+    sub: Option<&str>,
+    ttl: Duration,
+) -> anyhow::Result<String> {
     if settings.mode == Mode::Production {
         anyhow::bail!("development tokens are refused in production; use your identity provider");
     }
-    let secret = settings.jwt_secret.as_deref().context("no CAREHUB_JWT_SECRET configured")?;
+    let secret = settings
+        .jwt_secret
+        .as_deref()
+        .context("no CAREHUB_JWT_SECRET configured")?;
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
-        sub: sub.map(str::to_owned).unwrap_or_else(|| format!("dev-{role}")),
+        sub: sub
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("dev-{role}")),
         agency: agency.to_owned(),
         role: role.to_owned(),
         org: org.map(str::to_owned),
@@ -158,7 +197,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("carehub: cannot start the runtime: {e}");
@@ -208,7 +250,15 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(a) => {
-            let token = mint_dev_token(&settings, &a.agency, &a.role, a.org.as_deref(), &a.region, a.sub.as_deref(), parse_ttl(&a.ttl)?)?;
+            let token = mint_dev_token(
+                &settings,
+                &a.agency,
+                &a.role,
+                a.org.as_deref(),
+                &a.region,
+                a.sub.as_deref(),
+                parse_ttl(&a.ttl)?,
+            )?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
@@ -217,11 +267,32 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             print!("{}", crate::graphql::sdl());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { action: AuditAction::Verify } => {
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
             let db = crate::db::connect_url(&settings.database_url, &settings).await?;
             let report = crate::audit::verify::verify(&db).await?;
             println!("{report}");
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Audit {
+            action: AuditAction::Prune { before, dry_run },
+        } => {
+            let db = crate::db::connect_url(&settings.database_url, &settings).await?;
+            let report = crate::audit::prune::prune(
+                &db,
+                before,
+                settings.audit_retention_days,
+                chrono::Utc::now(),
+                dry_run,
+            )
+            .await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sweep => {
             let db = crate::db::connect_url(&settings.database_url, &settings).await?;
@@ -233,6 +304,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             print!("{}", Settings::reference_markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clients { action } => crate::partners::cli::clients(action, &settings).await,
+        Command::Operations { action } => crate::partners::cli::operations(action, &settings).await,
     }
 }
 
@@ -240,7 +313,8 @@ fn policy(action: PolicyAction, settings: &Settings) -> anyhow::Result<ExitCode>
     match action {
         PolicyAction::Check { file } => {
             let loaded = match file.or_else(|| settings.policy_file.clone()) {
-                Some(f) => carehub_policy::Policy::load(std::path::Path::new(&f)).map_err(|e| anyhow::anyhow!("{e}")),
+                Some(f) => carehub_policy::Policy::load(std::path::Path::new(&f))
+                    .map_err(|e| anyhow::anyhow!("{e}")),
                 None => Ok(carehub_policy::Policy::default_policy()),
             };
             match loaded.and_then(|p| crate::startup::check_policy(&p).map(|_| p)) {
@@ -254,9 +328,18 @@ fn policy(action: PolicyAction, settings: &Settings) -> anyhow::Result<ExitCode>
                 }
             }
         }
-        PolicyAction::Explain { role, field, purpose } => {
+        PolicyAction::Explain {
+            role,
+            field,
+            purpose,
+        } => {
             let p = crate::startup::load_policy(settings)?;
-            let purpose = purpose.map(|s| s.parse::<carehub_policy::Purpose>().map_err(|_| anyhow::anyhow!("unknown purpose {s:?}"))).transpose()?;
+            let purpose = purpose
+                .map(|s| {
+                    s.parse::<carehub_policy::Purpose>()
+                        .map_err(|_| anyhow::anyhow!("unknown purpose {s:?}"))
+                })
+                .transpose()?;
             match p.explain(&role, &field, purpose) {
                 Ok(text) => {
                     println!("{text}");
@@ -277,9 +360,16 @@ fn policy(action: PolicyAction, settings: &Settings) -> anyhow::Result<ExitCode>
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
-    crate::telemetry::init(&settings.log_format, "info,sqlx=warn,sea_orm=warn");
+    let started = std::time::Instant::now();
+    let _telemetry = crate::telemetry::init_server(&settings, "info,sqlx=warn,sea_orm=warn");
     let app = crate::startup::Application::build(settings).await?;
     let port = app.port();
+    tracing::info!(
+        port,
+        metrics_port = app.metrics_port(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "carehub is ready"
+    );
     print_banner(&app, port).await;
     app.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
@@ -287,13 +377,32 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn print_banner(app: &crate::startup::Application, port: u16) {
     let s = &app.state.settings;
-    let host = s.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
-    println!("\ncarehub is listening on http://{host}:{port}  (database: {}, mode: {:?})", redact(&s.database_url), s.mode);
+    let host = s
+        .bind
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
+    println!(
+        "\ncarehub is listening on http://{host}:{port}  (database: {}, mode: {:?})",
+        redact(&s.database_url),
+        s.mode
+    );
     if s.mode == Mode::Production {
         return;
     }
-    let region = crate::seed::busiest_county(&app.state).await.unwrap_or_else(|| "450102".into());
-    let token = mint_dev_token(s, "CIVIL_AFFAIRS", "civil_affairs.case_officer", None, &region, Some("demo-case-officer"), Duration::from_secs(8 * 3600)).unwrap_or_default();
+    let region = crate::seed::busiest_county(&app.state)
+        .await
+        .unwrap_or_else(|| "450102".into());
+    let token = mint_dev_token(
+        s,
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        &region,
+        Some("demo-case-officer"),
+        Duration::from_secs(8 * 3600),
+    )
+    .unwrap_or_default();
     println!(
         r#"
 GraphiQL:   http://{host}:{port}/graphql

@@ -75,7 +75,13 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
+    pub rate_limit_roles: Vec<crate::partners::ratelimit::RoleLimit>,
+    pub redis_prefix: String,
+    pub token_signing_key_file: Option<String>,
+    pub token_signing_kid: Option<String>,
     pub otlp_endpoint: Option<String>,
+    pub shutdown_delay: Duration,
+    pub shutdown_timeout_secs: u64,
 }
 
 /// One documented setting: name, environment variable, default as text, and meaning.
@@ -135,19 +141,33 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { key: "sweep_interval_secs", env: "CAREHUB_SWEEP_INTERVAL_SECS", default: "300", meaning: "Interval of the in-process flag sweep (0: off)" },
     SettingDoc { key: "cors_origins", env: "CAREHUB_CORS_ORIGINS", default: "", meaning: "Comma-separated origins allowed by CORS" },
     SettingDoc { key: "rate_limit_per_minute", env: "CAREHUB_RATE_LIMIT_PER_MINUTE", default: "600", meaning: "Sustained requests per minute per user or client" },
-    SettingDoc { key: "rate_limit_burst", env: "CAREHUB_RATE_LIMIT_BURST", default: "120", meaning: "Token-bucket burst per user or client" },
-    SettingDoc { key: "otlp_endpoint", env: "CAREHUB_OTLP_ENDPOINT", default: "", meaning: "OpenTelemetry collector endpoint; empty disables export" },
+    SettingDoc { key: "rate_limit_burst", env: "CAREHUB_RATE_LIMIT_BURST", default: "600", meaning: "Token-bucket burst per user or client (a front end opening a dashboard fires dozens of requests at once)" },
+    SettingDoc { key: "rate_limit_roles", env: "CAREHUB_RATE_LIMIT_ROLES", default: "partner.*=600/120", meaning: "Per-role limits `role=per_minute/burst`, comma-separated; a pattern ending in `*` matches a prefix; `per_minute` 0 means unlimited" },
+    SettingDoc { key: "redis_prefix", env: "CAREHUB_REDIS_PREFIX", default: "carehub:", meaning: "Prefix of every Redis key and channel (rate-limit buckets, revocation list, `{prefix}events` fan-out)" },
+    SettingDoc { key: "token_signing_key_file", env: "CAREHUB_TOKEN_SIGNING_KEY_FILE", default: "", meaning: "PEM private key (RSA or EC P-256) signing partner tokens from `/oauth/token`; its public key must be in the JWKS. Empty: HS256 with `jwt_secret`" },
+    SettingDoc { key: "token_signing_kid", env: "CAREHUB_TOKEN_SIGNING_KID", default: "", meaning: "`kid` header of partner tokens signed with `token_signing_key_file`" },
+    SettingDoc { key: "otlp_endpoint", env: "CAREHUB_OTLP_ENDPOINT", default: "", meaning: "OTLP/HTTP collector endpoint for traces (e.g. `http://otel-collector:4318/v1/traces`); needs a binary built with `--features otel`; empty disables export" },
+    SettingDoc { key: "shutdown_delay_ms", env: "CAREHUB_SHUTDOWN_DELAY_MS", default: "2000 in production, 0 in development", meaning: "On SIGTERM, how long `/readyz` answers 503 while requests are still served, so load balancers stop routing here before the listener closes" },
+    SettingDoc { key: "shutdown_timeout_secs", env: "CAREHUB_SHUTDOWN_TIMEOUT_SECS", default: "20", meaning: "On SIGTERM, how long in-flight requests may take to finish before connections are closed" },
 ];
 
 /// A configuration problem, reported at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("configuration file {path} is not valid TOML: {message}")]
     Toml { path: String, message: String },
     #[error("setting {key} ({env}) = {value:?} is invalid: {rule}")]
-    Invalid { key: &'static str, env: &'static str, value: String, rule: String },
+    Invalid {
+        key: &'static str,
+        env: &'static str,
+        value: String,
+        rule: String,
+    },
     #[error("unknown setting {0:?} in the configuration file")]
     Unknown(String),
     #[error("refusing to start in production: {0}")]
@@ -168,10 +188,19 @@ impl Settings {
     pub fn from_sources(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let mut values: BTreeMap<&'static str, String> = BTreeMap::new();
         if let Some(path) = env.get("CAREHUB_CONFIG").filter(|p| !p.is_empty()) {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File { path: path.clone(), source })?;
-            let file: FileValues = toml::from_str(&text).map_err(|e| ConfigError::Toml { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
+                path: path.clone(),
+                source,
+            })?;
+            let file: FileValues = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             for (k, v) in file.0 {
-                let doc = SETTINGS.iter().find(|d| d.key == k).ok_or_else(|| ConfigError::Unknown(k.clone()))?;
+                let doc = SETTINGS
+                    .iter()
+                    .find(|d| d.key == k)
+                    .ok_or_else(|| ConfigError::Unknown(k.clone()))?;
                 let text = match v {
                     toml::Value::String(s) => s,
                     other => other.to_string(),
@@ -188,24 +217,36 @@ impl Settings {
     }
 
     fn build(v: &BTreeMap<&'static str, String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| v.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let get = |k: &str| {
+            v.get(k)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
         let mode = match get("env").as_deref() {
             None | Some("development") | Some("dev") => Mode::Development,
             Some("production") | Some("prod") => Mode::Production,
-            Some(other) => return Err(invalid("env", other, "must be `development` or `production`")),
+            Some(other) => {
+                return Err(invalid(
+                    "env",
+                    other,
+                    "must be `development` or `production`",
+                ))
+            }
         };
         let dev = mode == Mode::Development;
         let s = Settings {
             mode,
             bind: get("bind").unwrap_or_else(|| "127.0.0.1:8080".into()),
             metrics_bind: get("metrics_bind"),
-            database_url: get("database_url").unwrap_or_else(|| "sqlite://carehub.db?mode=rwc".into()),
+            database_url: get("database_url")
+                .unwrap_or_else(|| "sqlite://carehub.db?mode=rwc".into()),
             database_read_url: get("database_read_url"),
             db_pool_max: num(v, "db_pool_max", 10)?,
             db_acquire_timeout: Duration::from_millis(num(v, "db_acquire_timeout_ms", 3000)?),
             db_statement_timeout: Duration::from_millis(num(v, "db_statement_timeout_ms", 10_000)?),
             redis_url: get("redis_url"),
-            jwt_secret: get("jwt_secret").or_else(|| dev.then(|| dev_defaults::JWT_SECRET.to_owned())),
+            jwt_secret: get("jwt_secret")
+                .or_else(|| dev.then(|| dev_defaults::JWT_SECRET.to_owned())),
             jwt_jwks_file: get("jwt_jwks_file"),
             jwt_jwks_url: get("jwt_jwks_url"),
             jwt_issuer: get("jwt_issuer").unwrap_or_else(|| "carehub-dev".into()),
@@ -220,7 +261,13 @@ impl Settings {
             policy_allow_all: match get("policy_mode").as_deref() {
                 None | Some("enforce") => false,
                 Some("allow-all") => true,
-                Some(other) => return Err(invalid("policy_mode", other, "must be `enforce` or `allow-all`")),
+                Some(other) => {
+                    return Err(invalid(
+                        "policy_mode",
+                        other,
+                        "must be `enforce` or `allow-all`",
+                    ))
+                }
             },
             audit_enabled: match get("audit").as_deref() {
                 None | Some("on") => true,
@@ -250,21 +297,58 @@ impl Settings {
             audit_batch: num(v, "audit_batch", 256)?,
             sweep_interval_secs: num(v, "sweep_interval_secs", 300)?,
             cors_origins: get("cors_origins")
-                .map(|s| s.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+                .map(|s| {
+                    s.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             rate_limit_per_minute: num(v, "rate_limit_per_minute", 600)?,
-            rate_limit_burst: num(v, "rate_limit_burst", 120)?,
+            rate_limit_burst: num(v, "rate_limit_burst", 600)?,
+            rate_limit_roles: {
+                let raw = v
+                    .get("rate_limit_roles")
+                    .cloned()
+                    .unwrap_or_else(|| "partner.*=600/120".into());
+                crate::partners::ratelimit::parse_role_limits(&raw)
+                    .map_err(|rule| invalid("rate_limit_roles", &raw, &rule))?
+            },
+            redis_prefix: v
+                .get("redis_prefix")
+                .cloned()
+                .unwrap_or_else(|| "carehub:".into()),
+            token_signing_key_file: get("token_signing_key_file"),
+            token_signing_kid: get("token_signing_kid"),
             otlp_endpoint: get("otlp_endpoint"),
+            shutdown_delay: Duration::from_millis(num(
+                v,
+                "shutdown_delay_ms",
+                if dev { 0 } else { 2000 },
+            )?),
+            shutdown_timeout_secs: num(v, "shutdown_timeout_secs", 20)?,
         };
         if !matches!(s.log_format.as_str(), "pretty" | "json") {
-            return Err(invalid("log_format", &s.log_format, "must be `pretty` or `json`"));
+            return Err(invalid(
+                "log_format",
+                &s.log_format,
+                "must be `pretty` or `json`",
+            ));
         }
         if s.audit_retention_days < 183 {
-            return Err(invalid("audit_retention_days", &s.audit_retention_days.to_string(), "must be at least 183 (6 months, Cybersecurity Law art. 21)"));
+            return Err(invalid(
+                "audit_retention_days",
+                &s.audit_retention_days.to_string(),
+                "must be at least 183 (6 months, Cybersecurity Law art. 21)",
+            ));
         }
         for (key, val) in [("data_key", &s.data_key), ("index_key", &s.index_key)] {
             if hex::decode(val).map(|b| b.len() != 32).unwrap_or(true) {
-                return Err(invalid(key, "(redacted)", "must be 64 hexadecimal characters (32 bytes)"));
+                return Err(invalid(
+                    key,
+                    "(redacted)",
+                    "must be 64 hexadecimal characters (32 bytes)",
+                ));
             }
         }
         s.check_production()?;
@@ -280,7 +364,8 @@ impl Settings {
         if self.jwt_secret.as_deref() == Some(dev_defaults::JWT_SECRET) {
             problems.push("CAREHUB_JWT_SECRET is the development default");
         }
-        if self.jwt_secret.is_none() && self.jwt_jwks_file.is_none() && self.jwt_jwks_url.is_none() {
+        if self.jwt_secret.is_none() && self.jwt_jwks_file.is_none() && self.jwt_jwks_url.is_none()
+        {
             problems.push("no token verification key: set CAREHUB_JWT_JWKS_FILE, CAREHUB_JWT_JWKS_URL or CAREHUB_JWT_SECRET");
         }
         if self.data_key == dev_defaults::DATA_KEY {
@@ -318,26 +403,60 @@ impl Settings {
              from environment variables, which win.\n\n| key | environment variable | default | meaning |\n| --- | --- | --- | --- |\n",
         );
         for d in SETTINGS {
-            out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", d.key, d.env, if d.default.is_empty() { "(unset)".into() } else { format!("`{}`", d.default) }, d.meaning));
+            out.push_str(&format!(
+                "| `{}` | `{}` | {} | {} |\n",
+                d.key,
+                d.env,
+                if d.default.is_empty() {
+                    "(unset)".into()
+                } else {
+                    format!("`{}`", d.default)
+                },
+                d.meaning
+            ));
         }
         out
     }
 }
 
 fn invalid(key: &'static str, value: &str, rule: &str) -> ConfigError {
-    let env = SETTINGS.iter().find(|d| d.key == key).map(|d| d.env).unwrap_or("");
-    ConfigError::Invalid { key, env, value: value.to_owned(), rule: rule.to_owned() }
-}
-
-fn num<T: std::str::FromStr>(v: &BTreeMap<&'static str, String>, key: &'static str, default: T) -> Result<T, ConfigError> {
-    match v.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(default),
-        Some(s) => s.parse().map_err(|_| invalid(key, s, "must be a non-negative whole number")),
+    let env = SETTINGS
+        .iter()
+        .find(|d| d.key == key)
+        .map(|d| d.env)
+        .unwrap_or("");
+    ConfigError::Invalid {
+        key,
+        env,
+        value: value.to_owned(),
+        rule: rule.to_owned(),
     }
 }
 
-fn boolean(v: &BTreeMap<&'static str, String>, key: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match v.get(key).map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).as_deref() {
+fn num<T: std::str::FromStr>(
+    v: &BTreeMap<&'static str, String>,
+    key: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match v.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => s
+            .parse()
+            .map_err(|_| invalid(key, s, "must be a non-negative whole number")),
+    }
+}
+
+fn boolean(
+    v: &BTreeMap<&'static str, String>,
+    key: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match v
+        .get(key)
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .as_deref()
+    {
         None => Ok(default),
         Some("true" | "1" | "yes" | "on") => Ok(true),
         Some("false" | "0" | "no" | "off") => Ok(false),
@@ -350,7 +469,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -363,10 +485,17 @@ mod tests {
 
     #[test]
     fn production_refuses_development_secrets_and_graphiql() {
-        let err = Settings::from_sources(&env(&[("CAREHUB_ENV", "production"), ("CAREHUB_GRAPHIQL", "true")])).unwrap_err();
+        let err = Settings::from_sources(&env(&[
+            ("CAREHUB_ENV", "production"),
+            ("CAREHUB_GRAPHIQL", "true"),
+        ]))
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("no token verification key"), "{msg}");
-        assert!(msg.contains("CAREHUB_DATA_KEY is the development default"), "{msg}");
+        assert!(
+            msg.contains("CAREHUB_DATA_KEY is the development default"),
+            "{msg}"
+        );
         assert!(msg.contains("GraphiQL"), "{msg}");
     }
 
@@ -387,7 +516,8 @@ mod tests {
     fn invalid_values_name_the_setting() {
         let err = Settings::from_sources(&env(&[("CAREHUB_DB_POOL_MAX", "lots")])).unwrap_err();
         assert!(err.to_string().contains("CAREHUB_DB_POOL_MAX"), "{err}");
-        let err = Settings::from_sources(&env(&[("CAREHUB_AUDIT_RETENTION_DAYS", "30")])).unwrap_err();
+        let err =
+            Settings::from_sources(&env(&[("CAREHUB_AUDIT_RETENTION_DAYS", "30")])).unwrap_err();
         assert!(err.to_string().contains("at least 183"), "{err}");
     }
 }

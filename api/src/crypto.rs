@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
-use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -35,7 +35,9 @@ pub enum VaultError {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("current_id", &self.current_id).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("current_id", &self.current_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,12 +56,20 @@ impl Vault {
         keys.insert(s.data_key_id.clone(), cipher(&s.data_key, &s.data_key_id)?);
         if let Some(old) = &s.old_data_keys {
             for pair in old.split(',').filter(|p| !p.trim().is_empty()) {
-                let (id, key) = pair.trim().split_once(':').ok_or_else(|| VaultError::BadKey(pair.to_owned()))?;
+                let (id, key) = pair
+                    .trim()
+                    .split_once(':')
+                    .ok_or_else(|| VaultError::BadKey(pair.to_owned()))?;
                 keys.insert(id.to_owned(), cipher(key, id)?);
             }
         }
-        let index_key = hex::decode(&s.index_key).map_err(|_| VaultError::BadKey("index".into()))?;
-        Ok(Self { current_id: s.data_key_id.clone(), keys, index_key })
+        let index_key =
+            hex::decode(&s.index_key).map_err(|_| VaultError::BadKey("index".into()))?;
+        Ok(Self {
+            current_id: s.data_key_id.clone(),
+            keys,
+            index_key,
+        })
     }
 
     /// The id of the key new values are encrypted with.
@@ -81,13 +91,18 @@ impl Vault {
     /// Decrypts a value written by `encrypt` under any known key.
     pub fn decrypt(&self, stored: &str) -> Result<String, VaultError> {
         let (id, b64) = stored.split_once(':').ok_or(VaultError::Malformed)?;
-        let cipher = self.keys.get(id).ok_or_else(|| VaultError::UnknownKey(id.to_owned()))?;
+        let cipher = self
+            .keys
+            .get(id)
+            .ok_or_else(|| VaultError::UnknownKey(id.to_owned()))?;
         let blob = B64.decode(b64).map_err(|_| VaultError::Malformed)?;
         if blob.len() < 12 {
             return Err(VaultError::Malformed);
         }
         let (nonce, ct) = blob.split_at(12);
-        let clear = cipher.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| VaultError::Tampered)?;
+        let clear = cipher
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| VaultError::Tampered)?;
         String::from_utf8(clear).map_err(|_| VaultError::Malformed)
     }
 
@@ -99,7 +114,8 @@ impl Vault {
     /// Deterministic blind index of a normalized identifier.
     pub fn blind_index(&self, normalized: &str) -> String {
         // HMAC accepts keys of any length; new_from_slice cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes any key length");
         mac.update(normalized.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -111,7 +127,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn vault(extra: &[(&str, &str)]) -> Vault {
-        let env: BTreeMap<String, String> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: BTreeMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Vault::from_settings(&Settings::from_sources(&env).unwrap()).unwrap()
     }
 
@@ -121,8 +140,15 @@ mod tests {
         let ct = v.encrypt("11010519491231002X");
         assert!(!ct.contains("11010519491231002X"));
         assert_eq!(v.decrypt(&ct).unwrap(), "11010519491231002X");
-        assert_ne!(ct, v.encrypt("11010519491231002X"), "a fresh nonce each time");
-        assert_eq!(v.blind_index("11010519491231002X"), v.blind_index("11010519491231002X"));
+        assert_ne!(
+            ct,
+            v.encrypt("11010519491231002X"),
+            "a fresh nonce each time"
+        );
+        assert_eq!(
+            v.blind_index("11010519491231002X"),
+            v.blind_index("11010519491231002X")
+        );
     }
 
     #[test]
@@ -140,7 +166,11 @@ mod tests {
         let ct = old.encrypt("450102201201010015");
         let new_key = "33".repeat(32);
         let old_key = crate::config::dev_defaults::DATA_KEY;
-        let rotated = vault(&[("CAREHUB_DATA_KEY", &new_key), ("CAREHUB_DATA_KEY_ID", "k2"), ("CAREHUB_OLD_DATA_KEYS", &format!("k1:{old_key}"))]);
+        let rotated = vault(&[
+            ("CAREHUB_DATA_KEY", &new_key),
+            ("CAREHUB_DATA_KEY_ID", "k2"),
+            ("CAREHUB_OLD_DATA_KEYS", &format!("k1:{old_key}")),
+        ]);
         assert_eq!(rotated.decrypt(&ct).unwrap(), "450102201201010015");
         assert!(rotated.encrypt("x").starts_with("k2:"));
     }

@@ -1,11 +1,13 @@
 //! Database connections: the embedded SQLite file (WAL, foreign keys, busy timeout) or
 //! PostgreSQL with an optional read replica. Selecting one is configuration only.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
 
 use crate::config::Settings;
 

@@ -15,6 +15,7 @@ pub enum Code {
     Conflict,
     BadUserInput,
     RateLimited,
+    PersistedQueryNotFound,
     ServiceUnavailable,
     Internal,
 }
@@ -30,6 +31,7 @@ impl Code {
         Code::Conflict,
         Code::BadUserInput,
         Code::RateLimited,
+        Code::PersistedQueryNotFound,
         Code::ServiceUnavailable,
         Code::Internal,
     ];
@@ -45,6 +47,7 @@ impl Code {
             Code::Conflict => "CONFLICT",
             Code::BadUserInput => "BAD_USER_INPUT",
             Code::RateLimited => "RATE_LIMITED",
+            Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Code::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Code::Internal => "INTERNAL",
         }
@@ -57,7 +60,7 @@ impl Code {
             Code::Forbidden | Code::ConsentRequired => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::Conflict => StatusCode::CONFLICT,
-            Code::BadUserInput => StatusCode::BAD_REQUEST,
+            Code::BadUserInput | Code::PersistedQueryNotFound => StatusCode::BAD_REQUEST,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::ServiceUnavailable | Code::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,6 +78,7 @@ impl Code {
             Code::Conflict => "A concurrent edit changed the record (stale expectedVersion) or a duplicate exists",
             Code::BadUserInput => "An argument or input field breaks a rule; the message names the field and the rule",
             Code::RateLimited => "Too many requests; retry after the time in Retry-After",
+            Code::PersistedQueryNotFound => "A partner sent only a persisted-operation id (extensions.persistedQuery.sha256Hash) that is not on its safelist; APQ clients then resend the text",
             Code::ServiceUnavailable => "A dependency (database) is unavailable; retry later",
             Code::Internal => "An unexpected error; it was logged with the request id",
         }
@@ -87,13 +91,22 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{reason}")]
-    Forbidden { reason: String, field: Option<String> },
+    Forbidden {
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    ConsentRequired { reason: String, field: Option<String> },
+    ConsentRequired {
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
-    Conflict { message: String, details: serde_json::Value },
+    Conflict {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("{field}: {rule}")]
     BadInput { field: String, rule: String },
     #[error("{0}")]
@@ -107,12 +120,18 @@ pub enum ApiError {
 impl ApiError {
     /// A `BAD_USER_INPUT` error naming the input field and the rule it broke.
     pub fn bad_input(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        ApiError::BadInput { field: field.into(), rule: rule.into() }
+        ApiError::BadInput {
+            field: field.into(),
+            rule: rule.into(),
+        }
     }
 
     /// A `FORBIDDEN` error with a reason.
     pub fn forbidden(reason: impl Into<String>) -> Self {
-        ApiError::Forbidden { reason: reason.into(), field: None }
+        ApiError::Forbidden {
+            reason: reason.into(),
+            field: None,
+        }
     }
 
     /// The stable code of this error.
@@ -148,7 +167,8 @@ impl ErrorExtensions for ApiError {
         async_graphql::Error::new(message).extend_with(|_, e| {
             e.set("code", self.code().as_str());
             match self {
-                ApiError::Forbidden { reason, field } | ApiError::ConsentRequired { reason, field } => {
+                ApiError::Forbidden { reason, field }
+                | ApiError::ConsentRequired { reason, field } => {
                     e.set("reason", reason.as_str());
                     if let Some(f) = field {
                         e.set("field", f.as_str());
@@ -192,12 +212,17 @@ impl From<sea_orm::DbErr> for ApiError {
 
 /// Pool timeouts and connection failures: the database is down or saturated, not a bug.
 fn is_unavailable(e: &sea_orm::DbErr) -> bool {
-    matches!(e, sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_))
-        || {
-            let s = e.to_string();
-            s.contains("pool timed out") || s.contains("Connection refused") || s.contains("connection closed")
-                || s.contains("statement timeout") || s.contains("canceling statement")
-        }
+    matches!(
+        e,
+        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
+    ) || {
+        let s = e.to_string();
+        s.contains("pool timed out")
+            || s.contains("Connection refused")
+            || s.contains("connection closed")
+            || s.contains("statement timeout")
+            || s.contains("canceling statement")
+    }
 }
 
 impl actix_web::ResponseError for ApiError {

@@ -24,10 +24,14 @@ pub struct AppState {
     pub instance_id: String,
     pub audit: crate::audit::AuditWriter,
     pub events: crate::events::EventBus,
+    /// Shutdown state: `/readyz` and WebSocket sessions watch it.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("instance_id", &self.instance_id).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
     }
 }

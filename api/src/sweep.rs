@@ -4,10 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use carehub_entity::enums::{CarePlanStatus, EnrollmentStatus, FlagKind, ReferralStatus, ReportStatus, RiskLevel, VisitKind};
+use carehub_entity::enums::{
+    CarePlanStatus, EnrollmentStatus, FlagKind, ReferralStatus, ReportStatus, RiskLevel, VisitKind,
+};
 use carehub_entity::{care_plan, child, enrollment, flag, referral, report, screening, visit};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionSession, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::error::ApiResult;
@@ -24,24 +29,38 @@ pub struct SweepReport {
 
 impl std::fmt::Display for SweepReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "flags raised {}, cleared {}; referrals escalated {}; plans due for review {}", self.raised, self.cleared, self.escalated_referrals, self.plans_review_due)
+        write!(
+            f,
+            "flags raised {}, cleared {}; referrals escalated {}; plans due for review {}",
+            self.raised, self.cleared, self.escalated_referrals, self.plans_review_due
+        )
     }
 }
 
 /// Start of the school year containing `d` (September 1).
 fn school_year_start(d: NaiveDate) -> i32 {
-    if d.month() >= 9 { d.year() } else { d.year() - 1 }
+    if d.month() >= 9 {
+        d.year()
+    } else {
+        d.year() - 1
+    }
 }
 
 /// Runs every rule as of `now`.
-pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<Utc>) -> ApiResult<SweepReport> {
+pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+) -> ApiResult<SweepReport> {
     let mut r = SweepReport::default();
     let today = now.date_naive();
     let txn = db.begin().await?;
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         // One sweep at a time across replicas; the others skip this round.
         let got = txn
-            .query_one_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, "SELECT pg_try_advisory_xact_lock(4207002) AS ok"))
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(4207002) AS ok",
+            ))
             .await?
             .and_then(|row| row.try_get::<bool>("", "ok").ok())
             .unwrap_or(false);
@@ -51,7 +70,11 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
     }
 
     // Open flags, to clear those whose cause is gone.
-    let open: Vec<flag::Model> = flag::Entity::find().filter(flag::Column::ResolvedAt.is_null()).filter(flag::Column::RaisedBy.eq(crate::write::flags::SYSTEM)).all(&txn).await?;
+    let open: Vec<flag::Model> = flag::Entity::find()
+        .filter(flag::Column::ResolvedAt.is_null())
+        .filter(flag::Column::RaisedBy.eq(crate::write::flags::SYSTEM))
+        .all(&txn)
+        .await?;
     let mut still: HashSet<(Uuid, FlagKind, String)> = HashSet::new();
 
     // Overdue visits and follow-ups.
@@ -62,9 +85,26 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
         .all(&txn)
         .await?;
     for v in overdue {
-        let kind = if v.kind == VisitKind::PostDischargeFollowUp { FlagKind::OverdueFollowUp } else { FlagKind::OverdueVisit };
+        let kind = if v.kind == VisitKind::PostDischargeFollowUp {
+            FlagKind::OverdueFollowUp
+        } else {
+            FlagKind::OverdueVisit
+        };
         let key = v.id.to_string();
-        if raise(&txn, v.child_id, kind, &key, format!("{} due {} not done", v.kind.as_str(), v.due_date.map(|d| d.to_string()).unwrap_or_default()), now).await? {
+        if raise(
+            &txn,
+            v.child_id,
+            kind,
+            &key,
+            format!(
+                "{} due {} not done",
+                v.kind.as_str(),
+                v.due_date.map(|d| d.to_string()).unwrap_or_default()
+            ),
+            now,
+        )
+        .await?
+        {
             r.raised += 1;
         }
         still.insert((v.child_id, kind, key));
@@ -82,7 +122,10 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
             .select_only()
             .column(care_plan::Column::ChildId)
             .filter(care_plan::Column::ChildId.is_in(high.iter().map(|c| c.id).collect::<Vec<_>>()))
-            .filter(care_plan::Column::Status.is_in([CarePlanStatus::Active, CarePlanStatus::ReviewDue]))
+            .filter(
+                care_plan::Column::Status
+                    .is_in([CarePlanStatus::Active, CarePlanStatus::ReviewDue]),
+            )
             .filter(care_plan::Column::ArchivedAt.is_null())
             .into_tuple::<Uuid>()
             .all(&txn)
@@ -91,7 +134,16 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
             .collect();
         for c in high.iter().filter(|c| !with_plan.contains(&c.id)) {
             let level = c.current_risk_level.map(|l| l.as_str()).unwrap_or_default();
-            if raise(&txn, c.id, FlagKind::RedWithoutPlan, "risk", format!("{level} for more than 7 days without an active care plan"), now).await? {
+            if raise(
+                &txn,
+                c.id,
+                FlagKind::RedWithoutPlan,
+                "risk",
+                format!("{level} for more than 7 days without an active care plan"),
+                now,
+            )
+            .await?
+            {
                 r.raised += 1;
             }
             still.insert((c.id, FlagKind::RedWithoutPlan, "risk".into()));
@@ -125,7 +177,16 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
             .collect();
         for (c, _) in enrolled.into_iter().filter(|(c, _)| !screened.contains(c)) {
             let key = year.to_string();
-            if raise(&txn, c, FlagKind::MissingScreening, &key, format!("not screened in school year {year}"), now).await? {
+            if raise(
+                &txn,
+                c,
+                FlagKind::MissingScreening,
+                &key,
+                format!("not screened in school year {year}"),
+                now,
+            )
+            .await?
+            {
                 r.raised += 1;
             }
             still.insert((c, FlagKind::MissingScreening, key));
@@ -133,7 +194,11 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
     } else {
         // Before December the previous year's flags still stand.
         for f in open.iter().filter(|f| f.kind == FlagKind::MissingScreening) {
-            still.insert((f.child_id, f.kind, f.subject_key.clone().unwrap_or_default()));
+            still.insert((
+                f.child_id,
+                f.kind,
+                f.subject_key.clone().unwrap_or_default(),
+            ));
         }
     }
 
@@ -146,15 +211,35 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
         .await?;
     for b in &breached {
         let key = b.id.to_string();
-        if raise(&txn, b.child_id, FlagKind::ReferralSlaBreach, &key, format!("{} referral unanswered past {}", b.urgency.as_str(), b.sla_due_at.map(|t| t.to_rfc3339()).unwrap_or_default()), now).await? {
+        if raise(
+            &txn,
+            b.child_id,
+            FlagKind::ReferralSlaBreach,
+            &key,
+            format!(
+                "{} referral unanswered past {}",
+                b.urgency.as_str(),
+                b.sla_due_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            ),
+            now,
+        )
+        .await?
+        {
             r.raised += 1;
         }
         still.insert((b.child_id, FlagKind::ReferralSlaBreach, key));
     }
-    let to_escalate: Vec<Uuid> = breached.iter().filter(|b| !b.escalated).map(|b| b.id).collect();
+    let to_escalate: Vec<Uuid> = breached
+        .iter()
+        .filter(|b| !b.escalated)
+        .map(|b| b.id)
+        .collect();
     if !to_escalate.is_empty() {
         r.escalated_referrals = referral::Entity::update_many()
-            .col_expr(referral::Column::Escalated, sea_orm::sea_query::Expr::value(true))
+            .col_expr(
+                referral::Column::Escalated,
+                sea_orm::sea_query::Expr::value(true),
+            )
             .filter(referral::Column::Id.is_in(to_escalate))
             .exec(&txn)
             .await?
@@ -172,7 +257,20 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
     for p in late {
         if let Some(c) = p.child_id {
             let key = p.id.to_string();
-            if raise(&txn, c, FlagKind::ReportOverdue, &key, format!("{} report not closed by {}", p.category.as_str(), p.due_by.to_rfc3339()), now).await? {
+            if raise(
+                &txn,
+                c,
+                FlagKind::ReportOverdue,
+                &key,
+                format!(
+                    "{} report not closed by {}",
+                    p.category.as_str(),
+                    p.due_by.to_rfc3339()
+                ),
+                now,
+            )
+            .await?
+            {
                 r.raised += 1;
             }
             still.insert((c, FlagKind::ReportOverdue, key));
@@ -195,9 +293,22 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
     }
     for ids in by_key.values().filter(|v| v.len() > 1) {
         for id in ids {
-            let others: Vec<String> = ids.iter().filter(|o| *o != id).map(|o| o.to_string()).collect();
+            let others: Vec<String> = ids
+                .iter()
+                .filter(|o| *o != id)
+                .map(|o| o.to_string())
+                .collect();
             let key = format!("dup:{}", others.join(","));
-            if raise(&txn, *id, FlagKind::SuspectedDuplicate, &key, format!("same name and birth date as {}", others.join(", ")), now).await? {
+            if raise(
+                &txn,
+                *id,
+                FlagKind::SuspectedDuplicate,
+                &key,
+                format!("same name and birth date as {}", others.join(", ")),
+                now,
+            )
+            .await?
+            {
                 r.raised += 1;
             }
             still.insert((*id, FlagKind::SuspectedDuplicate, key));
@@ -208,7 +319,15 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
     for f in open {
         let key = f.subject_key.clone().unwrap_or_default();
         if !still.contains(&(f.child_id, f.kind, key.clone())) {
-            r.cleared += clear(&txn, f.child_id, f.kind, &key, "cause resolved (sweep)", now).await?;
+            r.cleared += clear(
+                &txn,
+                f.child_id,
+                f.kind,
+                &key,
+                "cause resolved (sweep)",
+                now,
+            )
+            .await?;
         }
     }
 
@@ -221,23 +340,40 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(db: &C, now: DateTime<
         .await?;
     for p in due {
         care_plan::Entity::update_many()
-            .col_expr(care_plan::Column::Status, sea_orm::sea_query::Expr::value(CarePlanStatus::ReviewDue.as_str()))
+            .col_expr(
+                care_plan::Column::Status,
+                sea_orm::sea_query::Expr::value(CarePlanStatus::ReviewDue.as_str()),
+            )
             .filter(care_plan::Column::Id.eq(p.id))
             .exec(&txn)
             .await?;
-        carehub_entity::workflow_transition::Entity::insert(carehub_entity::workflow_transition::ActiveModel {
-            id: sea_orm::Set(Uuid::now_v7()),
-            entity: sea_orm::Set("CarePlan".into()),
-            record_id: sea_orm::Set(p.id),
-            child_id: sea_orm::Set(Some(p.child_id)),
-            from_status: sea_orm::Set(Some(CarePlanStatus::Active.as_str().into())),
-            to_status: sea_orm::Set(CarePlanStatus::ReviewDue.as_str().into()),
-            at: sea_orm::Set(now),
-            actor: sea_orm::Set(crate::write::flags::SYSTEM.into()),
-            actor_org: sea_orm::Set(None),
-            note: sea_orm::Set(Some("review date passed".into())),
-        })
+        carehub_entity::workflow_transition::Entity::insert(
+            carehub_entity::workflow_transition::ActiveModel {
+                id: sea_orm::Set(Uuid::now_v7()),
+                entity: sea_orm::Set("CarePlan".into()),
+                record_id: sea_orm::Set(p.id),
+                child_id: sea_orm::Set(Some(p.child_id)),
+                from_status: sea_orm::Set(Some(CarePlanStatus::Active.as_str().into())),
+                to_status: sea_orm::Set(CarePlanStatus::ReviewDue.as_str().into()),
+                at: sea_orm::Set(now),
+                actor: sea_orm::Set(crate::write::flags::SYSTEM.into()),
+                actor_org: sea_orm::Set(None),
+                note: sea_orm::Set(Some("review date passed".into())),
+            },
+        )
         .exec(&txn)
+        .await?;
+        // Outbox row, so `carePlanDue` subscribers and the change feed see the change.
+        let status = serde_json::json!({ "status": [CarePlanStatus::Active.as_str(), CarePlanStatus::ReviewDue.as_str()] });
+        crate::events::outbox::record_system_change(
+            &txn,
+            "CarePlan",
+            p.id,
+            Some(p.child_id),
+            p.version,
+            status,
+            now,
+        )
         .await?;
         r.plans_review_due += 1;
     }
@@ -253,7 +389,11 @@ pub fn spawn_periodic(db: sea_orm::DatabaseConnection, interval: std::time::Dura
         loop {
             tick.tick().await;
             match sweep(&db, Utc::now()).await {
-                Ok(r) => tracing::info!(sweep.raised = r.raised, sweep.cleared = r.cleared, "flag sweep"),
+                Ok(r) => tracing::info!(
+                    sweep.raised = r.raised,
+                    sweep.cleared = r.cleared,
+                    "flag sweep"
+                ),
                 Err(e) => tracing::warn!(error = %e, "flag sweep failed"),
             }
         }

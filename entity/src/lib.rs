@@ -1,7 +1,6 @@
 //! SeaORM entities and domain enums of the carehub record: data shapes only, no behaviour.
 //! One module per table; enums are stored as their SCREAMING_SNAKE names.
 
-pub mod enums;
 pub mod api_client;
 pub mod app_meta;
 pub mod audit_checkpoint;
@@ -14,6 +13,7 @@ pub mod child;
 pub mod child_difficulty;
 pub mod crisis_event;
 pub mod enrollment;
+pub mod enums;
 pub mod flag;
 pub mod guardian;
 pub mod idempotency_key;

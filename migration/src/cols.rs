@@ -32,7 +32,11 @@ pub fn child_record(name: &'static str) -> TableCreateStatement {
 }
 
 /// A foreign key `table.column -> target.id`, restricted on delete (nothing is hard-deleted).
-pub fn fk(table: &'static str, column: &'static str, target: &'static str) -> ForeignKeyCreateStatement {
+pub fn fk(
+    table: &'static str,
+    column: &'static str,
+    target: &'static str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{table}_{column}"))
         .from(table, column)
@@ -57,7 +61,8 @@ pub fn index(table: &'static str, columns: &[&'static str]) -> IndexCreateStatem
 /// A unique index over `columns` named `ux_<table>_<columns>`.
 pub fn unique(table: &'static str, columns: &[&'static str]) -> IndexCreateStatement {
     let mut ix = index(table, columns);
-    ix.name(format!("ux_{table}_{}", columns.join("_"))).unique();
+    ix.name(format!("ux_{table}_{}", columns.join("_")))
+        .unique();
     ix
 }
 

@@ -145,7 +145,11 @@ fn tables() -> Vec<TableCreateStatement> {
             .col(string_null("frequency"))
             .col(date_null("due"))
             .col(timestamp_with_time_zone_null("done_at"))
-            .foreign_key(&mut fk("care_plan_interventions", "care_plan_id", "care_plans"))
+            .foreign_key(&mut fk(
+                "care_plan_interventions",
+                "care_plan_id",
+                "care_plans",
+            ))
             .to_owned(),
     );
 
@@ -242,7 +246,11 @@ fn tables() -> Vec<TableCreateStatement> {
         .col(text_null("follow_up_advice"))
         .col(timestamp_with_time_zone_null("next_appointment"))
         .col(uuid_null("referral_id"))
-        .foreign_key(&mut fk("treatment_episodes", "organization_id", "organizations"));
+        .foreign_key(&mut fk(
+            "treatment_episodes",
+            "organization_id",
+            "organizations",
+        ));
     v.push(t);
 
     let mut t = child_record("returns_to_school");

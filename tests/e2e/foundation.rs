@@ -4,30 +4,48 @@
 use carehub_migration::{Migrator, MigratorTrait};
 use carehub_tests::*;
 use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 backend_test!(migrations_up_down_up, |backend| {
     let db = TestDb::new(backend).await.unwrap();
     let conn = Database::connect(&db.url).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
-    assert!(Migrator::get_pending_migrations(&conn).await.unwrap().is_empty());
+    assert!(Migrator::get_pending_migrations(&conn)
+        .await
+        .unwrap()
+        .is_empty());
     let n = Migrator::get_applied_migrations(&conn).await.unwrap().len() as u32;
     Migrator::down(&conn, Some(n)).await.unwrap();
-    assert_eq!(Migrator::get_applied_migrations(&conn).await.unwrap().len(), 0);
+    assert_eq!(
+        Migrator::get_applied_migrations(&conn).await.unwrap().len(),
+        0
+    );
     // Every table is gone after a full rollback.
     let probe = conn.execute_unprepared("SELECT 1 FROM children").await;
     assert!(probe.is_err(), "children table should be dropped");
     Migrator::up(&conn, None).await.unwrap();
-    conn.execute_unprepared("SELECT 1 FROM children").await.unwrap();
+    conn.execute_unprepared("SELECT 1 FROM children")
+        .await
+        .unwrap();
     // Every entity reads back from the migrated schema (entity and migration agree).
     carehub_tests::fixtures::entity_probe(&conn).await.unwrap();
 });
 
 backend_test!(health_and_readiness, |backend| {
     let app = TestApp::spawn(backend).await;
-    let r = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["database"], "ok");
@@ -35,7 +53,13 @@ backend_test!(health_and_readiness, |backend| {
 
 backend_test!(bad_input_is_named, |backend| {
     let app = TestApp::spawn(backend).await;
-    let t = app.token("CIVIL_AFFAIRS", "civil_affairs.case_officer", None, "450102", "u1");
+    let t = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        "450102",
+        "u1",
+    );
     // Malformed JSON.
     let resp = app
         .client
@@ -50,20 +74,40 @@ backend_test!(bad_input_is_named, |backend| {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{body}");
     // A non-UUID id.
-    let body = app.gql(&t, "{ child(id: \"nope\") { id } }", json!({})).await;
+    let body = app
+        .gql(&t, "{ child(id: \"nope\") { id } }", json!({}))
+        .await;
     assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{body}");
     assert_eq!(body["errors"][0]["extensions"]["field"], "id");
     // An unknown enum value.
-    let body = app.gql(&t, "{ children(filter: {currentRiskLevel: PURPLE}) { totalCount } }", json!({})).await;
+    let body = app
+        .gql(
+            &t,
+            "{ children(filter: {currentRiskLevel: PURPLE}) { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{body}");
     // first negative and above the cap.
     for first in [-1, 501] {
-        let body = app.gql(&t, "query($f: Int) { children(first: $f) { totalCount } }", json!({"f": first})).await;
+        let body = app
+            .gql(
+                &t,
+                "query($f: Int) { children(first: $f) { totalCount } }",
+                json!({"f": first}),
+            )
+            .await;
         assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{body}");
         assert_eq!(body["errors"][0]["extensions"]["field"], "first", "{body}");
     }
     // No token: 401, never data.
-    let (status, body) = app.post(json!({"query": "{ children(first: 1) { totalCount } }"}), None, &[]).await;
+    let (status, body) = app
+        .post(
+            json!({"query": "{ children(first: 1) { totalCount } }"}),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(status, 401);
     assert!(body.get("data").is_none(), "{body}");
 });
@@ -73,7 +117,13 @@ const PAGE: &str = "query($after: String, $f: ChildFilter) { children(first: 7, 
 backend_test!(pagination_is_stable_and_complete, |backend| {
     let app = TestApp::spawn(backend).await;
     carehub_api::seed::seed(&app.state, 60, 7).await.unwrap();
-    let t = app.token("CIVIL_AFFAIRS", "civil_affairs.case_officer", None, "45", "u1");
+    let t = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        "45",
+        "u1",
+    );
     let mut seen = std::collections::BTreeSet::new();
     let mut after: Option<String> = None;
     let mut total = None;
@@ -82,16 +132,27 @@ backend_test!(pagination_is_stable_and_complete, |backend| {
         assert!(body["errors"].is_null(), "{body}");
         let c = &body["data"]["children"];
         let n = c["totalCount"].as_i64().unwrap();
-        assert_eq!(*total.get_or_insert(n), n, "totalCount is stable across pages");
+        assert_eq!(
+            *total.get_or_insert(n),
+            n,
+            "totalCount is stable across pages"
+        );
         for e in c["edges"].as_array().unwrap() {
-            assert!(seen.insert(e["node"]["id"].as_str().unwrap().to_owned()), "duplicate across pages");
+            assert!(
+                seen.insert(e["node"]["id"].as_str().unwrap().to_owned()),
+                "duplicate across pages"
+            );
         }
         if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
             break;
         }
         after = c["pageInfo"]["endCursor"].as_str().map(str::to_owned);
     }
-    assert_eq!(seen.len() as i64, total.unwrap(), "no gaps: every child is on some page");
+    assert_eq!(
+        seen.len() as i64,
+        total.unwrap(),
+        "no gaps: every child is on some page"
+    );
     assert_eq!(seen.len(), 60);
     // A tampered cursor is refused, not misread.
     let body = app.gql(&t, PAGE, json!({"after": "AAAA"})).await;
@@ -101,18 +162,37 @@ backend_test!(pagination_is_stable_and_complete, |backend| {
 backend_test!(filters_narrow_and_count, |backend| {
     let app = TestApp::spawn(backend).await;
     let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
-    let t = app.token("CIVIL_AFFAIRS", "civil_affairs.case_officer", None, "4501", "u1");
+    let t = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        "4501",
+        "u1",
+    );
     let q = "query($f: ChildFilter) { children(first: 50, filter: $f) { totalCount edges { node { id } } } }";
-    let ids = |b: &Value| -> Vec<String> { b["data"]["children"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect() };
+    let ids = |b: &Value| -> Vec<String> {
+        b["data"]["children"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let all = app.gql(&t, q, json!({"f": null})).await;
     assert_eq!(all["data"]["children"]["totalCount"], 5, "{all}");
     let county = app.gql(&t, q, json!({"f": {"regionCode": "450103"}})).await;
     assert_eq!(county["data"]["children"]["totalCount"], 2, "{county}");
-    let red = app.gql(&t, q, json!({"f": {"currentRiskLevel": "RED"}})).await;
+    let red = app
+        .gql(&t, q, json!({"f": {"currentRiskLevel": "RED"}}))
+        .await;
     assert_eq!(ids(&red), vec![fx.c1.to_string()]);
-    let orphans = app.gql(&t, q, json!({"f": {"difficultyCategory": "ORPHAN"}})).await;
+    let orphans = app
+        .gql(&t, q, json!({"f": {"difficultyCategory": "ORPHAN"}}))
+        .await;
     assert_eq!(ids(&orphans), vec![fx.c5.to_string()]);
-    let school = app.gql(&t, q, json!({"f": {"schoolId": fx.school_a.to_string()}})).await;
+    let school = app
+        .gql(&t, q, json!({"f": {"schoolId": fx.school_a.to_string()}}))
+        .await;
     assert_eq!(school["data"]["children"]["totalCount"], 2, "{school}");
     let key = app.gql(&t, q, json!({"f": {"keyCase": true}})).await;
     assert_eq!(ids(&key), vec![fx.c1.to_string()]);
@@ -131,16 +211,43 @@ const NESTED: &str = "query($n: Int) { children(first: $n) { totalCount edges { 
 backend_test!(statement_count_is_constant_in_page_size, |backend| {
     let app = TestApp::spawn(backend).await;
     carehub_api::seed::seed(&app.state, 150, 11).await.unwrap();
-    let t = app.token("CIVIL_AFFAIRS", "civil_affairs.case_officer", None, "45", "u1");
-    let count = |body: &Value| body["extensions"]["sqlStatements"].as_u64().expect("sqlStatements extension");
+    let t = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        "45",
+        "u1",
+    );
+    let count = |body: &Value| {
+        body["extensions"]["sqlStatements"]
+            .as_u64()
+            .expect("sqlStatements extension")
+    };
     let small = app.gql(&t, NESTED, json!({"n": 5})).await;
+    let medium = app.gql(&t, NESTED, json!({"n": 50})).await;
     let large = app.gql(&t, NESTED, json!({"n": 100})).await;
-    assert_eq!(small["data"]["children"]["edges"].as_array().unwrap().len(), 5);
-    assert_eq!(large["data"]["children"]["edges"].as_array().unwrap().len(), 100);
-    let (s, l) = (count(&small), count(&large));
-    println!("statements: first 5 -> {s}, first 100 -> {l}");
-    assert_eq!(s, l, "statement count must not grow with the page size");
-    assert!(s < 40, "{s} statements for one request is too many");
+    assert!(
+        small["errors"].is_null() && large["errors"].is_null(),
+        "{small} {large}"
+    );
+    assert_eq!(
+        small["data"]["children"]["edges"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(
+        large["data"]["children"]["edges"].as_array().unwrap().len(),
+        100
+    );
+    let (s, m, l) = (count(&small), count(&medium), count(&large));
+    println!("statements: first 5 -> {s}, first 50 -> {m}, first 100 -> {l}");
+    // One statement per relation kind present in the page (a page without referrals never
+    // loads their transitions), so the count is bounded by the schema, not the page size.
+    assert_eq!(m, l, "statement count must not grow with the page size");
+    assert!(s <= l, "a smaller page never needs more statements");
+    assert!(
+        l <= 30,
+        "{l} statements for one request: more than one per relation kind"
+    );
 });
 
 backend_test!(seed_is_deterministic, |backend| {
@@ -159,7 +266,14 @@ backend_test!(seed_is_deterministic, |backend| {
                 .await
                 .unwrap();
             rows.iter()
-                .map(|r| format!("{}|{}|{}", r.try_get::<String>("", "display_name").unwrap(), r.try_get::<i64>("", "residence_region_code").unwrap(), r.try_get::<i16>("", "risk_rank").unwrap()))
+                .map(|r| {
+                    format!(
+                        "{}|{}|{}",
+                        r.try_get::<String>("", "display_name").unwrap(),
+                        r.try_get::<i64>("", "residence_region_code").unwrap(),
+                        r.try_get::<i16>("", "risk_rank").unwrap()
+                    )
+                })
                 .collect::<Vec<_>>()
         }
     };

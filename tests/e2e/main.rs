@@ -2,5 +2,11 @@
 
 mod auth;
 mod foundation;
+mod indicators;
+mod operations;
+mod partners;
 mod remits;
+mod security;
+mod subscriptions;
 mod writes;
+mod writes_more;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use carehub_api::config::Settings;
 use carehub_api::state::AppState;
 use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,17 +22,23 @@ pub enum Backend {
 
 /// The PostgreSQL URL of the test server, if configured.
 pub fn pg_url() -> Option<String> {
-    std::env::var("CAREHUB_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("CAREHUB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// The Redis URL of the test server, if configured.
 pub fn redis_url() -> Option<String> {
-    std::env::var("CAREHUB_TEST_REDIS_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("CAREHUB_TEST_REDIS_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// Whether CI demands the real services (then a missing URL fails instead of skipping).
 pub fn services_required() -> bool {
-    std::env::var("CAREHUB_REQUIRE_SERVICES").map(|v| v == "1").unwrap_or(false)
+    std::env::var("CAREHUB_REQUIRE_SERVICES")
+        .map(|v| v == "1")
+        .unwrap_or(false)
 }
 
 /// Returns false (and says why) when a PostgreSQL test cannot run here; panics in CI.
@@ -40,7 +46,10 @@ pub fn postgres_available() -> bool {
     if pg_url().is_some() {
         return true;
     }
-    assert!(!services_required(), "CAREHUB_REQUIRE_SERVICES=1 but CAREHUB_TEST_DATABASE_URL is not set");
+    assert!(
+        !services_required(),
+        "CAREHUB_REQUIRE_SERVICES=1 but CAREHUB_TEST_DATABASE_URL is not set"
+    );
     eprintln!("skipped: CAREHUB_TEST_DATABASE_URL is not set");
     false
 }
@@ -64,7 +73,10 @@ async fn pg_template(admin: &str) -> anyhow::Result<String> {
     TEMPLATE
         .get_or_try_init(|| async {
             use carehub_migration::MigratorTrait;
-            let names: Vec<String> = carehub_migration::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+            let names: Vec<String> = carehub_migration::Migrator::migrations()
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect();
             let digest = {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -74,7 +86,8 @@ async fn pg_template(admin: &str) -> anyhow::Result<String> {
             let name = format!("carehub_tpl_{}", &digest[..12.min(digest.len())]);
             let conn = Database::connect(admin).await?;
             // Serialize template creation across concurrently starting test binaries.
-            conn.execute_unprepared("SELECT pg_advisory_lock(424242)").await?;
+            conn.execute_unprepared("SELECT pg_advisory_lock(424242)")
+                .await?;
             let exists = conn
                 .query_one_raw(sea_orm::Statement::from_string(
                     sea_orm::DatabaseBackend::Postgres,
@@ -84,14 +97,18 @@ async fn pg_template(admin: &str) -> anyhow::Result<String> {
                 .is_some();
             if !exists {
                 let tmp = format!("{name}_build");
-                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{tmp}\"")).await?;
-                conn.execute_unprepared(&format!("CREATE DATABASE \"{tmp}\"")).await?;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{tmp}\""))
+                    .await?;
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{tmp}\""))
+                    .await?;
                 let t = Database::connect(replace_db(admin, &tmp)).await?;
                 carehub_migration::Migrator::up(&t, None).await?;
                 t.close().await?;
-                conn.execute_unprepared(&format!("ALTER DATABASE \"{tmp}\" RENAME TO \"{name}\"")).await?;
+                conn.execute_unprepared(&format!("ALTER DATABASE \"{tmp}\" RENAME TO \"{name}\""))
+                    .await?;
             }
-            conn.execute_unprepared("SELECT pg_advisory_unlock(424242)").await?;
+            conn.execute_unprepared("SELECT pg_advisory_unlock(424242)")
+                .await?;
             conn.close().await?;
             Ok(name)
         })
@@ -112,17 +129,31 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("carehub.db").display());
-                Ok(Self { url, backend, _dir: Some(dir), pg_name: None })
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("carehub.db").display()
+                );
+                Ok(Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    pg_name: None,
+                })
             }
             Backend::Postgres => {
-                let admin = pg_url().ok_or_else(|| anyhow::anyhow!("CAREHUB_TEST_DATABASE_URL is not set"))?;
+                let admin = pg_url()
+                    .ok_or_else(|| anyhow::anyhow!("CAREHUB_TEST_DATABASE_URL is not set"))?;
                 let template = pg_template(&admin).await?;
                 let name = format!("carehub_t_{}", uuid::Uuid::new_v4().simple());
                 let conn = Database::connect(&admin).await?;
                 let mut tries = 0;
                 loop {
-                    match conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await {
+                    match conn
+                        .execute_unprepared(&format!(
+                            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                        ))
+                        .await
+                    {
                         Ok(_) => break,
                         // The template is briefly "in use" while another test copies it.
                         Err(_) if tries < 50 => {
@@ -133,7 +164,12 @@ impl TestDb {
                     }
                 }
                 conn.close().await?;
-                Ok(Self { url: replace_db(&admin, &name), backend, _dir: None, pg_name: Some((admin, name)) })
+                Ok(Self {
+                    url: replace_db(&admin, &name),
+                    backend,
+                    _dir: None,
+                    pg_name: Some((admin, name)),
+                })
             }
         }
     }
@@ -148,10 +184,17 @@ impl Drop for TestDb {
             }
             // Drop from a separate thread: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async {
                         if let Ok(c) = Database::connect(&admin).await {
-                            let _ = c.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                            let _ = c
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                ))
+                                .await;
                         }
                     });
                 }
@@ -201,7 +244,9 @@ impl TestApp {
         });
         let db = TestDb::new(backend).await.expect("test database");
         let settings = test_settings(&db.url, extra);
-        let app = carehub_api::startup::Application::build(settings).await.expect("server builds");
+        let app = carehub_api::startup::Application::build(settings)
+            .await
+            .expect("server builds");
         let port = app.port();
         let (server, state) = app.into_parts();
         let handle = server.handle();
@@ -209,7 +254,10 @@ impl TestApp {
         Self {
             address: format!("http://127.0.0.1:{port}"),
             state,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
             db,
             handle,
         }
@@ -221,13 +269,37 @@ impl TestApp {
     }
 
     /// Mints a token for a role.
-    pub fn token(&self, agency: &str, role: &str, org: Option<&str>, region: &str, sub: &str) -> String {
-        carehub_api::cli::mint_dev_token(&self.state.settings, agency, role, org, region, Some(sub), Duration::from_secs(3600)).expect("token")
+    pub fn token(
+        &self,
+        agency: &str,
+        role: &str,
+        org: Option<&str>,
+        region: &str,
+        sub: &str,
+    ) -> String {
+        carehub_api::cli::mint_dev_token(
+            &self.state.settings,
+            agency,
+            role,
+            org,
+            region,
+            Some(sub),
+            Duration::from_secs(3600),
+        )
+        .expect("token")
     }
 
     /// POSTs a GraphQL request and returns (HTTP status, JSON body).
-    pub async fn post(&self, body: Value, token: Option<&str>, headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut req = self.client.post(format!("{}/graphql", self.address)).json(&body);
+    pub async fn post(
+        &self,
+        body: Value,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -237,14 +309,54 @@ impl TestApp {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Runs a query with variables as `token`; returns the JSON body.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.post(json!({ "query": query, "variables": variables }), Some(token), &[]).await.1
+        self.post(
+            json!({ "query": query, "variables": variables }),
+            Some(token),
+            &[],
+        )
+        .await
+        .1
     }
 
+    /// Stops the server.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// Starts another server on this app's database — a second replica — with extra settings.
+    pub async fn spawn_replica(&self, extra: &[(&str, &str)]) -> Replica {
+        let settings = test_settings(&self.db.url, extra);
+        let app = carehub_api::startup::Application::build(settings)
+            .await
+            .expect("replica builds");
+        let port = app.port();
+        let (server, state) = app.into_parts();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Replica {
+            address: format!("http://127.0.0.1:{port}"),
+            state,
+            handle,
+        }
+    }
+}
+
+/// Another server on a [`TestApp`]'s database (it does not own the database).
+pub struct Replica {
+    pub address: String,
+    pub state: Arc<AppState>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Replica {
     /// Stops the server.
     pub async fn stop(&self) {
         self.handle.stop(true).await;

@@ -95,7 +95,11 @@ pub struct Head {
 impl Head {
     /// A new, empty chain.
     pub fn new(writer: String) -> Self {
-        Self { writer, seq: 0, hash: GENESIS.to_owned() }
+        Self {
+            writer,
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
     }
 
     /// Places `records` after this head; returns the rows and the new head.
@@ -110,11 +114,24 @@ impl Head {
             rows.push(to_row(&self.writer, seq, &prev, &hash, r));
             prev = hash;
         }
-        (rows, Head { writer: self.writer.clone(), seq, hash: prev })
+        (
+            rows,
+            Head {
+                writer: self.writer.clone(),
+                seq,
+                hash: prev,
+            },
+        )
     }
 }
 
-fn to_row(writer: &str, seq: i64, prev: &str, hash: &str, r: &AuditRecord) -> audit_entry::ActiveModel {
+fn to_row(
+    writer: &str,
+    seq: i64,
+    prev: &str,
+    hash: &str,
+    r: &AuditRecord,
+) -> audit_entry::ActiveModel {
     audit_entry::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         writer: Set(writer.to_owned()),
@@ -147,7 +164,13 @@ fn to_row(writer: &str, seq: i64, prev: &str, hash: &str, r: &AuditRecord) -> au
 
 /// Rebuilds the record an entry row was made from (for verification).
 pub fn from_row(m: &audit_entry::Model) -> AuditRecord {
-    let strs = |v: &serde_json::Value| -> Vec<String> { v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect() };
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect()
+    };
     AuditRecord {
         at: m.at,
         sub: m.sub.clone(),

@@ -57,8 +57,18 @@ pub struct Collector {
 
 impl Collector {
     /// Records that `field` (of `group`) of a record was resolved with `decision`.
-    pub fn read(&self, entity: &'static str, record_id: Uuid, child_id: Option<Uuid>, field: &str, group: &str, decision: Decision) {
-        let Ok(mut map) = self.entries.lock() else { return };
+    pub fn read(
+        &self,
+        entity: &'static str,
+        record_id: Uuid,
+        child_id: Option<Uuid>,
+        field: &str,
+        group: &str,
+        decision: Decision,
+    ) {
+        let Ok(mut map) = self.entries.lock() else {
+            return;
+        };
         let e = map.entry((entity, record_id)).or_insert_with(|| ReadEntry {
             entity,
             record_id,
@@ -113,6 +123,7 @@ impl Collector {
 
     /// Whether anything sensitive was read.
     pub fn is_empty(&self) -> bool {
-        self.entries.lock().map(|m| m.is_empty()).unwrap_or(true) && self.searches.lock().map(|v| v.is_empty()).unwrap_or(true)
+        self.entries.lock().map(|m| m.is_empty()).unwrap_or(true)
+            && self.searches.lock().map(|v| v.is_empty()).unwrap_or(true)
     }
 }

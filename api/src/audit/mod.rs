@@ -2,8 +2,9 @@
 //! writer and its verification.
 
 pub mod chain;
-pub mod verify;
 mod collector;
+pub mod prune;
+pub mod verify;
 mod writer;
 
 pub use chain::AuditRecord;

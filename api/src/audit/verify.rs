@@ -4,9 +4,9 @@
 use std::fmt;
 
 use carehub_entity::{audit_checkpoint, audit_entry};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, ColumnTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::chain::{GENESIS, canonical, from_row, link_hash};
+use super::chain::{canonical, from_row, link_hash, GENESIS};
 
 /// The first problem found in one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +34,24 @@ impl VerifyReport {
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.ok() {
-            return write!(f, "audit OK: {} chains, {} entries verified", self.chains, self.entries);
+            return write!(
+                f,
+                "audit OK: {} chains, {} entries verified",
+                self.chains, self.entries
+            );
         }
-        writeln!(f, "audit BROKEN: {} of {} chains fail verification", self.broken.len(), self.chains)?;
+        writeln!(
+            f,
+            "audit BROKEN: {} of {} chains fail verification",
+            self.broken.len(),
+            self.chains
+        )?;
         for b in &self.broken {
-            writeln!(f, "  chain {}: first broken link at seq {} (row id {}): {}", b.writer, b.seq, b.id, b.problem)?;
+            writeln!(
+                f,
+                "  chain {}: first broken link at seq {} (row id {}): {}",
+                b.writer, b.seq, b.id, b.problem
+            )?;
         }
         Ok(())
     }
@@ -53,9 +66,14 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> anyhow::Result<VerifyReport> 
         .into_tuple()
         .all(db)
         .await?;
-    let mut report = VerifyReport { chains: writers.len(), ..Default::default() };
+    let mut report = VerifyReport {
+        chains: writers.len(),
+        ..Default::default()
+    };
     for writer in writers {
-        let checkpoint = audit_checkpoint::Entity::find_by_id(writer.clone()).one(db).await?;
+        let checkpoint = audit_checkpoint::Entity::find_by_id(writer.clone())
+            .one(db)
+            .await?;
         let (mut expected_seq, mut prev) = match &checkpoint {
             Some(c) => (c.seq + 1, c.hash.clone()),
             None => (1, GENESIS.to_owned()),
@@ -77,17 +95,27 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> anyhow::Result<VerifyReport> 
             for row in &rows {
                 report.entries += 1;
                 let problem = if row.seq != expected_seq {
-                    Some(format!("expected seq {expected_seq}, found {} (entries removed or reordered)", row.seq))
+                    Some(format!(
+                        "expected seq {expected_seq}, found {} (entries removed or reordered)",
+                        row.seq
+                    ))
                 } else if row.prev_hash != prev {
                     Some("prevHash does not match the previous entry's hash (an entry was removed, inserted or reordered)".to_owned())
                 } else if row.id < last_id {
                     Some("row order contradicts seq order (entries reordered)".to_owned())
                 } else {
                     let recomputed = link_hash(&prev, &canonical(&writer, row.seq, &from_row(row)));
-                    (recomputed != row.hash).then(|| "content does not match its hash (the entry was altered)".to_owned())
+                    (recomputed != row.hash).then(|| {
+                        "content does not match its hash (the entry was altered)".to_owned()
+                    })
                 };
                 if let Some(problem) = problem {
-                    broken = Some(Broken { writer: writer.clone(), seq: row.seq, id: row.id, problem });
+                    broken = Some(Broken {
+                        writer: writer.clone(),
+                        seq: row.seq,
+                        id: row.id,
+                        problem,
+                    });
                     break;
                 }
                 prev = row.hash.clone();

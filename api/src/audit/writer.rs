@@ -7,13 +7,13 @@
 //! few chains per process, held exclusively by one transaction at a time and advanced only when
 //! that transaction commits, so a rolled-back write never leaves a gap in a chain.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use carehub_entity::audit_entry;
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
-use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
 use super::chain::{AuditRecord, Head};
 
@@ -65,13 +65,26 @@ impl Lane {
 
 impl AuditWriter {
     /// Starts the writer task on `db`. `instance` names the chains of this process.
-    pub fn start(db: DatabaseConnection, instance: &str, flush: Duration, max_batch: usize, lanes: usize) -> Self {
+    pub fn start(
+        db: DatabaseConnection,
+        instance: &str,
+        flush: Duration,
+        max_batch: usize,
+        lanes: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(8192);
         let stats = Arc::new(AuditStats::default());
         let head = Head::new(format!("{instance}/r"));
         tokio::spawn(run(db, rx, head, flush, max_batch.max(1), stats.clone()));
-        let lanes = (0..lanes.max(1)).map(|i| Arc::new(Mutex::new(Head::new(format!("{instance}/w{i}"))))).collect();
-        Self { tx, lanes, next_lane: AtomicU64::new(0), stats }
+        let lanes = (0..lanes.max(1))
+            .map(|i| Arc::new(Mutex::new(Head::new(format!("{instance}/w{i}")))))
+            .collect();
+        Self {
+            tx,
+            lanes,
+            next_lane: AtomicU64::new(0),
+            stats,
+        }
     }
 
     /// Writes entries and waits until they are committed.
@@ -80,9 +93,15 @@ impl AuditWriter {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
-        self.stats.queued.fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.tx.send(Job { records, done }).await.map_err(|_| AuditError("writer stopped".into()))?;
-        wait.await.map_err(|_| AuditError("writer stopped".into()))?
+        self.stats
+            .queued
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.tx
+            .send(Job { records, done })
+            .await
+            .map_err(|_| AuditError("writer stopped".into()))?;
+        wait.await
+            .map_err(|_| AuditError("writer stopped".into()))?
     }
 
     /// Takes a free lane (or waits for one) for a mutation's transaction.
@@ -93,11 +112,20 @@ impl AuditWriter {
             }
         }
         let i = self.next_lane.fetch_add(1, Ordering::Relaxed) as usize % self.lanes.len();
-        Lane { guard: self.lanes[i].clone().lock_owned().await }
+        Lane {
+            guard: self.lanes[i].clone().lock_owned().await,
+        }
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, mut head: Head, flush: Duration, max_batch: usize, stats: Arc<AuditStats>) {
+async fn run(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Job>,
+    mut head: Head,
+    flush: Duration,
+    max_batch: usize,
+    stats: Arc<AuditStats>,
+) {
     while let Some(first) = rx.recv().await {
         let mut count = first.records.len();
         let mut jobs = vec![first];
@@ -107,7 +135,10 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, mut head: Head
             let next = match rx.try_recv() {
                 Ok(j) => Some(j),
                 Err(_) if flush.is_zero() => None,
-                Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
             };
             match next {
                 Some(j) => {
@@ -117,16 +148,25 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, mut head: Head
                 None => break,
             }
         }
-        let records: Vec<AuditRecord> = jobs.iter().flat_map(|j| j.records.iter().cloned()).collect();
+        let records: Vec<AuditRecord> = jobs
+            .iter()
+            .flat_map(|j| j.records.iter().cloned())
+            .collect();
         let (rows, new_head) = head.extend(&records);
         let result = insert(&db, rows).await;
-        stats.queued.fetch_sub(records.len() as u64, Ordering::Relaxed);
+        stats
+            .queued
+            .fetch_sub(records.len() as u64, Ordering::Relaxed);
         match &result {
             Ok(()) => {
                 head = new_head;
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.entries.fetch_add(records.len() as u64, Ordering::Relaxed);
-                stats.max_batch.fetch_max(records.len() as u64, Ordering::Relaxed);
+                stats
+                    .entries
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                stats
+                    .max_batch
+                    .fetch_max(records.len() as u64, Ordering::Relaxed);
             }
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -139,13 +179,19 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, mut head: Head
     }
 }
 
-async fn insert(db: &DatabaseConnection, rows: Vec<audit_entry::ActiveModel>) -> Result<(), AuditError> {
+async fn insert(
+    db: &DatabaseConnection,
+    rows: Vec<audit_entry::ActiveModel>,
+) -> Result<(), AuditError> {
     let txn = db.begin().await.map_err(|e| AuditError(e.to_string()))?;
     // Chunked so a batch stays under every backend's bind-parameter limit.
     let mut rows = rows;
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(500));
-        audit_entry::Entity::insert_many(rows).exec(&txn).await.map_err(|e| AuditError(e.to_string()))?;
+        audit_entry::Entity::insert_many(rows)
+            .exec(&txn)
+            .await
+            .map_err(|e| AuditError(e.to_string()))?;
         rows = rest;
     }
     txn.commit().await.map_err(|e| AuditError(e.to_string()))

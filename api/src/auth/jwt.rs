@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
@@ -104,14 +104,18 @@ impl Authenticator {
         });
         let mut jwks = HashMap::new();
         if let Some(doc) = jwks_json {
-            let set: JwkSet = serde_json::from_str(doc).map_err(|e| anyhow::anyhow!("JWKS is not valid: {e}"))?;
+            let set: JwkSet =
+                serde_json::from_str(doc).map_err(|e| anyhow::anyhow!("JWKS is not valid: {e}"))?;
             for (i, jwk) in set.keys.iter().enumerate() {
                 let algorithm = match &jwk.algorithm {
                     AlgorithmParameters::RSA(_) => Algorithm::RS256,
                     AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-                    _ => anyhow::bail!("JWKS key {i} is neither RSA nor EC; only RS256 and ES256 are accepted"),
+                    _ => anyhow::bail!(
+                        "JWKS key {i} is neither RSA nor EC; only RS256 and ES256 are accepted"
+                    ),
                 };
-                let key = DecodingKey::from_jwk(jwk).map_err(|e| anyhow::anyhow!("JWKS key {i}: {e}"))?;
+                let key =
+                    DecodingKey::from_jwk(jwk).map_err(|e| anyhow::anyhow!("JWKS key {i}: {e}"))?;
                 let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
                 jwks.insert(kid, Verifier { algorithm, key });
             }
@@ -143,15 +147,24 @@ impl Authenticator {
         let header = read_header(token)?;
         let alg = header.alg.unwrap_or_default();
         let verifier = match alg.as_str() {
-            "HS256" => self.hs256.as_ref().ok_or_else(|| AuthError::Algorithm(alg.clone()))?,
+            "HS256" => self
+                .hs256
+                .as_ref()
+                .ok_or_else(|| AuthError::Algorithm(alg.clone()))?,
             "RS256" | "ES256" => {
                 if self.jwks.is_empty() {
                     return Err(AuthError::Algorithm(alg));
                 }
                 let v = match &header.kid {
-                    Some(kid) => self.jwks.get(kid).ok_or_else(|| AuthError::UnknownKey(kid.clone()))?,
+                    Some(kid) => self
+                        .jwks
+                        .get(kid)
+                        .ok_or_else(|| AuthError::UnknownKey(kid.clone()))?,
                     None => {
-                        let mut same = self.jwks.values().filter(|v| format!("{:?}", v.algorithm) == alg);
+                        let mut same = self
+                            .jwks
+                            .values()
+                            .filter(|v| format!("{:?}", v.algorithm) == alg);
                         match (same.next(), same.next()) {
                             (Some(v), None) => v,
                             _ => return Err(AuthError::UnknownKey(String::new())),
@@ -163,7 +176,13 @@ impl Authenticator {
                 }
                 v
             }
-            other => return Err(AuthError::Algorithm(if other.is_empty() { "(missing)".into() } else { other.to_owned() })),
+            other => {
+                return Err(AuthError::Algorithm(if other.is_empty() {
+                    "(missing)".into()
+                } else {
+                    other.to_owned()
+                }))
+            }
         };
         let mut validation = Validation::new(verifier.algorithm);
         validation.leeway = self.leeway;
@@ -173,18 +192,22 @@ impl Authenticator {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         use jsonwebtoken::errors::ErrorKind as K;
-        decode::<Claims>(token, &verifier.key, &validation).map(|d| d.claims).map_err(|e| match e.kind() {
-            K::ExpiredSignature => AuthError::Expired,
-            K::ImmatureSignature => AuthError::NotYetValid,
-            K::InvalidSignature => AuthError::Signature,
-            K::InvalidIssuer => AuthError::Issuer(self.issuer.clone()),
-            K::InvalidAudience => AuthError::Audience(self.audience.clone()),
-            K::InvalidAlgorithm | K::InvalidAlgorithmName => AuthError::Algorithm(alg.clone()),
-            K::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
-            K::Json(err) => AuthError::Claims(err.to_string()),
-            K::InvalidToken | K::Base64(_) | K::Utf8(_) => AuthError::Malformed("not a JWS compact token".into()),
-            other => AuthError::Malformed(format!("{other:?}")),
-        })
+        decode::<Claims>(token, &verifier.key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                K::ExpiredSignature => AuthError::Expired,
+                K::ImmatureSignature => AuthError::NotYetValid,
+                K::InvalidSignature => AuthError::Signature,
+                K::InvalidIssuer => AuthError::Issuer(self.issuer.clone()),
+                K::InvalidAudience => AuthError::Audience(self.audience.clone()),
+                K::InvalidAlgorithm | K::InvalidAlgorithmName => AuthError::Algorithm(alg.clone()),
+                K::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
+                K::Json(err) => AuthError::Claims(err.to_string()),
+                K::InvalidToken | K::Base64(_) | K::Utf8(_) => {
+                    AuthError::Malformed("not a JWS compact token".into())
+                }
+                other => AuthError::Malformed(format!("{other:?}")),
+            })
     }
 }
 
@@ -193,7 +216,9 @@ impl Authenticator {
 fn read_header(token: &str) -> Result<RawHeader, AuthError> {
     let first = token.split('.').next().unwrap_or_default();
     if token.split('.').count() != 3 {
-        return Err(AuthError::Malformed("expected three dot-separated parts".into()));
+        return Err(AuthError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
     }
     let bytes = URL_SAFE_NO_PAD
         .decode(first.trim_end_matches('='))
@@ -203,5 +228,9 @@ fn read_header(token: &str) -> Result<RawHeader, AuthError> {
 
 /// Mints an HS256 token (development tokens and tests).
 pub fn mint_hs256(claims: &Claims, secret: &str) -> anyhow::Result<String> {
-    Ok(encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+    Ok(encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
 }

@@ -3,4 +3,4 @@
 
 mod jwt;
 
-pub use jwt::{AuthError, Authenticator, Claims, mint_hs256};
+pub use jwt::{mint_hs256, AuthError, Authenticator, Claims};

@@ -27,12 +27,20 @@ pub struct ChildAccess {
 impl ChildAccess {
     /// No restriction beyond the role's remit (records not tied to a child).
     pub fn unrestricted() -> Self {
-        Self { view: None, lawful: GroupSet::EMPTY, break_glass: false }
+        Self {
+            view: None,
+            lawful: GroupSet::EMPTY,
+            break_glass: false,
+        }
     }
 
     /// What a child outside the computed batch gets: nothing beyond the always-visible groups.
     fn closed() -> Self {
-        Self { view: Some(GroupSet::EMPTY), lawful: GroupSet::EMPTY, break_glass: false }
+        Self {
+            view: Some(GroupSet::EMPTY),
+            lawful: GroupSet::EMPTY,
+            break_glass: false,
+        }
     }
 }
 
@@ -44,7 +52,10 @@ pub struct ChildSet {
 
 impl ChildSet {
     pub fn new(ids: Vec<Uuid>) -> Arc<Self> {
-        Arc::new(Self { ids, access: OnceCell::new() })
+        Arc::new(Self {
+            ids,
+            access: OnceCell::new(),
+        })
     }
 
     /// The children of the batch.
@@ -54,7 +65,10 @@ impl ChildSet {
 
     /// The facts for `child`, computing them for the whole batch on first use.
     pub async fn access(&self, rc: &RequestCtx, child: Uuid) -> Result<ChildAccess, ApiError> {
-        let map = self.access.get_or_try_init(|| compute(rc, &self.ids)).await?;
+        let map = self
+            .access
+            .get_or_try_init(|| compute(rc, &self.ids))
+            .await?;
         Ok(map.get(&child).copied().unwrap_or_else(ChildAccess::closed))
     }
 }
@@ -84,14 +98,21 @@ pub async fn active_grants(rc: &RequestCtx) -> Result<Arc<HashMap<Uuid, Uuid>>, 
 async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<HashMap<Uuid, ChildAccess>, ApiError> {
     let policy = &rc.policy;
     let db = &rc.app.db.read;
-    let mut out: HashMap<Uuid, ChildAccess> = ids.iter().map(|id| (*id, ChildAccess::unrestricted())).collect();
+    let mut out: HashMap<Uuid, ChildAccess> = ids
+        .iter()
+        .map(|id| (*id, ChildAccess::unrestricted()))
+        .collect();
     if ids.is_empty() {
         return Ok(out);
     }
 
     // Break-glass: children reached through a grant but outside the normal scope.
     let grants = active_grants(rc).await?;
-    let granted: Vec<Uuid> = ids.iter().copied().filter(|id| grants.contains_key(id)).collect();
+    let granted: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| grants.contains_key(id))
+        .collect();
     if !granted.is_empty() {
         let in_scope: HashSet<Uuid> = match &rc.scope {
             Some(cond) => child::Entity::find()
@@ -129,7 +150,11 @@ async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<HashMap<Uuid, ChildAcc
                 .into_iter()
                 .collect(),
         };
-        let limited: Vec<Uuid> = ids.iter().copied().filter(|id| !full.contains(id)).collect();
+        let limited: Vec<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !full.contains(id))
+            .collect();
         if !limited.is_empty() {
             let mut views: HashMap<Uuid, GroupSet> = HashMap::new();
             if let Some(org) = rc.org {
@@ -146,7 +171,12 @@ async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<HashMap<Uuid, ChildAcc
                     .await?;
                 for (child_id, view) in rows {
                     let set = views.entry(child_id).or_insert(GroupSet::EMPTY);
-                    for g in view.as_array().into_iter().flatten().filter_map(|v| v.as_str()) {
+                    for g in view
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str())
+                    {
                         if let Some(gid) = policy.group(g) {
                             set.insert(gid);
                         }
@@ -170,16 +200,29 @@ async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<HashMap<Uuid, ChildAcc
             .filter(lawful_basis::Column::WithdrawnAt.is_null())
             .filter(lawful_basis::Column::ArchivedAt.is_null())
             .filter(lawful_basis::Column::ValidFrom.lte(rc.now))
-            .filter(Condition::any().add(lawful_basis::Column::ValidTo.is_null()).add(lawful_basis::Column::ValidTo.gt(rc.now)))
+            .filter(
+                Condition::any()
+                    .add(lawful_basis::Column::ValidTo.is_null())
+                    .add(lawful_basis::Column::ValidTo.gt(rc.now)),
+            )
             .all(db)
             .await?;
         for b in rows {
-            let has = |v: &serde_json::Value, s: &str| v.as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some(s)));
+            let has = |v: &serde_json::Value, s: &str| {
+                v.as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(s)))
+            };
             if !has(&b.recipients, agency) || !has(&b.purposes, purpose) {
                 continue;
             }
             if let Some(a) = out.get_mut(&b.child_id) {
-                for g in b.field_groups.as_array().into_iter().flatten().filter_map(|v| v.as_str()) {
+                for g in b
+                    .field_groups
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                {
                     if let Some(gid) = policy.group(g) {
                         a.lawful.insert(gid);
                     }

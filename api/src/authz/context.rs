@@ -28,7 +28,10 @@ impl FieldIndex {
         let mut by_type: HashMap<String, HashMap<String, FieldId>> = HashMap::new();
         for f in policy.fields() {
             if let Some((ty, name)) = policy.field_name(f).split_once('.') {
-                by_type.entry(ty.to_owned()).or_default().insert(name.to_owned(), f);
+                by_type
+                    .entry(ty.to_owned())
+                    .or_default()
+                    .insert(name.to_owned(), f);
             }
         }
         Self { by_type }
@@ -61,20 +64,35 @@ pub struct RequestCtx {
 
 impl std::fmt::Debug for RequestCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestCtx").field("sub", &self.principal.sub).field("role", &self.principal.role).finish()
+        f.debug_struct("RequestCtx")
+            .field("sub", &self.principal.sub)
+            .field("role", &self.principal.role)
+            .finish()
     }
 }
 
 impl RequestCtx {
     /// Builds the context for an authenticated principal.
-    pub fn new(app: Arc<AppState>, principal: Principal, request_id: String, client_addr: Option<String>) -> Result<Self, ApiError> {
+    pub fn new(
+        app: Arc<AppState>,
+        principal: Principal,
+        request_id: String,
+        client_addr: Option<String>,
+    ) -> Result<Self, ApiError> {
         let policy = app.policy.clone();
-        let role = policy
-            .role(&principal.role)
-            .ok_or_else(|| ApiError::Unauthenticated(format!("role {:?} is not in the remit policy", principal.role)))?;
-        let agency = Agency::parse(principal.agency.as_str())
-            .ok_or_else(|| ApiError::Unauthenticated(format!("agency {:?} is unknown", principal.agency.as_str())))?;
-        let org = principal.org.as_deref().and_then(|o| Uuid::parse_str(o).ok());
+        let role = policy.role(&principal.role).ok_or_else(|| {
+            ApiError::Unauthenticated(format!(
+                "role {:?} is not in the remit policy",
+                principal.role
+            ))
+        })?;
+        let agency = Agency::parse(principal.agency.as_str()).ok_or_else(|| {
+            ApiError::Unauthenticated(format!("agency {:?} is unknown", principal.agency.as_str()))
+        })?;
+        let org = principal
+            .org
+            .as_deref()
+            .and_then(|o| Uuid::parse_str(o).ok());
         let scope = match policy.row_scope(&principal) {
             RowScope::Nothing => None,
             RowScope::All => Some(Condition::all()),
@@ -104,7 +122,12 @@ impl RequestCtx {
 
     /// The row scope, or `FORBIDDEN` for roles that may see no rows.
     pub fn scope_or_forbidden(&self) -> Result<Condition, ApiError> {
-        self.scope.clone().ok_or_else(|| ApiError::forbidden(format!("role {} sees aggregates only, not records", self.principal.role)))
+        self.scope.clone().ok_or_else(|| {
+            ApiError::forbidden(format!(
+                "role {} sees aggregates only, not records",
+                self.principal.role
+            ))
+        })
     }
 
     /// The name of the operation being run (for the audit trail).

@@ -49,26 +49,45 @@ pub struct Siblings<M> {
 
 impl<M: Send + Sync + 'static> Siblings<M> {
     pub fn new(rows: Vec<Arc<M>>) -> Arc<Self> {
-        Arc::new(Self { rows, cells: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            rows,
+            cells: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Runs `load` once for all siblings and shares the result.
-    pub async fn load<T, F, Fut>(&self, relation: &'static str, arg: u64, load: F) -> Result<Arc<T>, ApiError>
+    pub async fn load<T, F, Fut>(
+        &self,
+        relation: &'static str,
+        arg: u64,
+        load: F,
+    ) -> Result<Arc<T>, ApiError>
     where
         T: Send + Sync + 'static,
         F: FnOnce(Vec<Arc<M>>) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
         let cell = {
-            let mut cells = self.cells.lock().map_err(|_| ApiError::Internal(anyhow::anyhow!("sibling cache poisoned")))?;
+            let mut cells = self
+                .cells
+                .lock()
+                .map_err(|_| ApiError::Internal(anyhow::anyhow!("sibling cache poisoned")))?;
             cells.entry((relation, arg)).or_default().clone()
         };
         let rows = self.rows.clone();
         let value = cell
-            .get_or_try_init(|| async move { load(rows).await.map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>) })
+            .get_or_try_init(|| async move {
+                load(rows)
+                    .await
+                    .map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>)
+            })
             .await?
             .clone();
-        value.downcast::<T>().map_err(|_| ApiError::Internal(anyhow::anyhow!("sibling cache type mismatch for {relation}")))
+        value.downcast::<T>().map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!(
+                "sibling cache type mismatch for {relation}"
+            ))
+        })
     }
 }
 
@@ -82,7 +101,11 @@ pub struct Node<M> {
 
 impl<M> Clone for Node<M> {
     fn clone(&self) -> Self {
-        Self { row: self.row.clone(), siblings: self.siblings.clone(), children: self.children.clone() }
+        Self {
+            row: self.row.clone(),
+            siblings: self.siblings.clone(),
+            children: self.children.clone(),
+        }
     }
 }
 
@@ -93,14 +116,30 @@ pub trait Maskable: Sized {
 
 impl Maskable for String {
     fn masked(self, keep_start: u8, keep_end: u8) -> Option<Self> {
-        Some(crate::domain::idnumber::mask(&self, keep_start.into(), keep_end.into()))
+        Some(crate::domain::idnumber::mask(
+            &self,
+            keep_start.into(),
+            keep_end.into(),
+        ))
     }
 }
 
 macro_rules! not_maskable {
     ($($t:ty),*) => {$(impl Maskable for $t { fn masked(self, _: u8, _: u8) -> Option<Self> { None } })*};
 }
-not_maskable!(bool, i16, i32, i64, f64, uuid::Uuid, chrono::DateTime<chrono::Utc>, chrono::NaiveDate, async_graphql::ID, serde_json::Value, async_graphql::Json<serde_json::Value>);
+not_maskable!(
+    bool,
+    i16,
+    i32,
+    i64,
+    f64,
+    uuid::Uuid,
+    chrono::DateTime<chrono::Utc>,
+    chrono::NaiveDate,
+    async_graphql::ID,
+    serde_json::Value,
+    async_graphql::Json<serde_json::Value>
+);
 impl<T> Maskable for Vec<T> {
     fn masked(self, _: u8, _: u8) -> Option<Self> {
         None
@@ -117,12 +156,20 @@ pub enum Access {
 
 /// A FORBIDDEN error for `Type.field` with the policy's reason.
 pub fn forbidden_field(qualified: &str, reason: &str) -> async_graphql::Error {
-    ApiError::Forbidden { reason: reason.to_owned(), field: Some(qualified.to_owned()) }.extend()
+    ApiError::Forbidden {
+        reason: reason.to_owned(),
+        field: Some(qualified.to_owned()),
+    }
+    .extend()
 }
 
 impl<M: Record> Node<M> {
     pub fn new(row: Arc<M>, siblings: Arc<Siblings<M>>, children: Arc<ChildSet>) -> Self {
-        Self { row, siblings, children }
+        Self {
+            row,
+            siblings,
+            children,
+        }
     }
 
     /// The facts about this row the policy decides on.
@@ -133,7 +180,11 @@ impl<M: Record> Node<M> {
         };
         Ok(RowFacts {
             own_org: matches!((self.row.org_id(), rc.org), (Some(a), Some(b)) if a == b),
-            same_agency: self.row.owner_agency().map(|a| a == rc.agency).unwrap_or(true),
+            same_agency: self
+                .row
+                .owner_agency()
+                .map(|a| a == rc.agency)
+                .unwrap_or(true),
             classes: self.row.classes(),
             view: child.view,
             lawful: child.lawful,
@@ -148,7 +199,10 @@ impl<M: Record> Node<M> {
         let field_name = ctx.field().name();
         let Some(fid) = rc.app.fields.get(M::TYPE, field_name) else {
             // Fail closed: a field without a policy entry is never served.
-            return Err(forbidden_field(&format!("{}.{field_name}", M::TYPE), "the field has no entry in the remit policy"));
+            return Err(forbidden_field(
+                &format!("{}.{field_name}", M::TYPE),
+                "the field has no entry in the remit policy",
+            ));
         };
         let facts = self.facts(rc).await.map_err(ApiError::into_gql)?;
         self.decide_at(ctx, rc, M::TYPE, fid, &facts)
@@ -160,16 +214,29 @@ impl<M: Record> Node<M> {
         let rc = RequestCtx::of(ctx);
         let field_name = ctx.field().name();
         let Some(fid) = rc.app.fields.get(ty, field_name) else {
-            return Err(forbidden_field(&format!("{ty}.{field_name}"), "the field has no entry in the remit policy"));
+            return Err(forbidden_field(
+                &format!("{ty}.{field_name}"),
+                "the field has no entry in the remit policy",
+            ));
         };
         let facts = self.facts(rc).await.map_err(ApiError::into_gql)?;
         self.decide_at(ctx, rc, ty, fid, &facts)
     }
 
     /// Decides and, for sensitive values served, remembers their response path.
-    fn decide_at(&self, ctx: &Context<'_>, rc: &RequestCtx, ty: &'static str, fid: FieldId, facts: &RowFacts) -> GqlResult<Access> {
+    fn decide_at(
+        &self,
+        ctx: &Context<'_>,
+        rc: &RequestCtx,
+        ty: &'static str,
+        fid: FieldId,
+        facts: &RowFacts,
+    ) -> GqlResult<Access> {
         let access = self.apply_as(rc, ty, fid, ctx.field().name(), facts)?;
-        if rc.policy.is_sensitive(rc.policy.group_of(fid, facts.classes)) {
+        if rc
+            .policy
+            .is_sensitive(rc.policy.group_of(fid, facts.classes))
+        {
             if let Some(p) = ctx.path_node.as_ref() {
                 rc.audit.served_at(p.to_string_vec());
             }
@@ -177,32 +244,62 @@ impl<M: Record> Node<M> {
         Ok(access)
     }
 
-    fn apply_as(&self, rc: &RequestCtx, ty: &'static str, fid: FieldId, field_name: &str, facts: &RowFacts) -> GqlResult<Access> {
+    fn apply_as(
+        &self,
+        rc: &RequestCtx,
+        ty: &'static str,
+        fid: FieldId,
+        field_name: &str,
+        facts: &RowFacts,
+    ) -> GqlResult<Access> {
         let policy = &rc.policy;
         let group = policy.group_of(fid, facts.classes);
         let sensitive = policy.is_sensitive(group);
         let record = |decision: Decision| {
             if sensitive {
-                rc.audit.read(ty, self.row.id(), self.row.child_id(), field_name, policy.group_name(group), decision);
+                rc.audit.read(
+                    ty,
+                    self.row.id(),
+                    self.row.child_id(),
+                    field_name,
+                    policy.group_name(group),
+                    decision,
+                );
             }
         };
-        match policy.decide_read(rc.role, fid, facts) {
+        let decision = policy.decide_read(rc.role, fid, facts);
+        crate::metrics::authz_read(&decision);
+        match decision {
             ReadDecision::Allow { .. } => {
                 record(Decision::Allowed);
                 Ok(Access::Value)
             }
             ReadDecision::BreakGlass { .. } => {
                 // Every break-glass read is recorded, sensitive or not.
-                rc.audit.read(ty, self.row.id(), self.row.child_id(), field_name, policy.group_name(group), Decision::BreakGlass);
+                rc.audit.read(
+                    ty,
+                    self.row.id(),
+                    self.row.child_id(),
+                    field_name,
+                    policy.group_name(group),
+                    Decision::BreakGlass,
+                );
                 Ok(Access::Value)
             }
-            ReadDecision::Mask { keep_start, keep_end, .. } => {
+            ReadDecision::Mask {
+                keep_start,
+                keep_end,
+                ..
+            } => {
                 record(Decision::Masked);
                 Ok(Access::Mask(keep_start, keep_end))
             }
             ReadDecision::Deny(reason) => {
                 record(Decision::Denied);
-                Err(forbidden_field(&format!("{}.{field_name}", ty), &reason.to_string()))
+                Err(forbidden_field(
+                    &format!("{}.{field_name}", ty),
+                    &reason.to_string(),
+                ))
             }
             ReadDecision::ConsentRequired { group } => {
                 record(Decision::ConsentRequired);
@@ -221,25 +318,39 @@ impl<M: Record> Node<M> {
     }
 
     /// Reads a scalar field through the policy.
-    pub async fn read<T: Maskable>(&self, ctx: &Context<'_>, value: impl FnOnce(&M) -> T) -> GqlResult<Option<T>> {
+    pub async fn read<T: Maskable>(
+        &self,
+        ctx: &Context<'_>,
+        value: impl FnOnce(&M) -> T,
+    ) -> GqlResult<Option<T>> {
         match self.decide(ctx).await? {
             Access::Value => Ok(Some(value(&self.row))),
             Access::Mask(s, e) => match value(&self.row).masked(s, e) {
                 Some(v) => Ok(Some(v)),
-                None => Err(forbidden_field(&format!("{}.{}", M::TYPE, ctx.field().name()), "masked field cannot be shown")),
+                None => Err(forbidden_field(
+                    &format!("{}.{}", M::TYPE, ctx.field().name()),
+                    "masked field cannot be shown",
+                )),
             },
         }
     }
 
     /// Reads an optional scalar field through the policy (absent values stay `null`).
-    pub async fn read_opt<T: Maskable>(&self, ctx: &Context<'_>, value: impl FnOnce(&M) -> Option<T>) -> GqlResult<Option<T>> {
+    pub async fn read_opt<T: Maskable>(
+        &self,
+        ctx: &Context<'_>,
+        value: impl FnOnce(&M) -> Option<T>,
+    ) -> GqlResult<Option<T>> {
         match self.decide(ctx).await? {
             Access::Value => Ok(value(&self.row)),
             Access::Mask(s, e) => match value(&self.row) {
                 None => Ok(None),
                 Some(v) => match v.masked(s, e) {
                     Some(v) => Ok(Some(v)),
-                    None => Err(forbidden_field(&format!("{}.{}", M::TYPE, ctx.field().name()), "masked field cannot be shown")),
+                    None => Err(forbidden_field(
+                        &format!("{}.{}", M::TYPE, ctx.field().name()),
+                        "masked field cannot be shown",
+                    )),
                 },
             },
         }
@@ -247,13 +358,31 @@ impl<M: Record> Node<M> {
 
     /// Reads a field whose stored form is already the mask (identifiers): the value is the mask
     /// whether the policy allows or masks it; clear values only come from the audited reveal.
-    pub async fn read_premasked<T>(&self, ctx: &Context<'_>, mask: impl FnOnce(&M) -> Option<T>) -> GqlResult<Option<T>> {
+    pub async fn read_premasked<T>(
+        &self,
+        ctx: &Context<'_>,
+        mask: impl FnOnce(&M) -> Option<T>,
+    ) -> GqlResult<Option<T>> {
         self.decide(ctx).await?;
         Ok(mask(&self.row))
     }
 
-    /// Checks a relation field (a nested list or object) before loading it.
+    /// Checks a relation field (a nested list or object) before loading it. The organization
+    /// and agency rules apply to each nested record when its own fields are read, so the list
+    /// itself is decided as if on the caller's own row; scope, referral view and break-glass
+    /// limits still apply here.
     pub async fn check(&self, ctx: &Context<'_>) -> GqlResult<()> {
-        self.decide(ctx).await.map(|_| ())
+        let rc = RequestCtx::of(ctx);
+        let field_name = ctx.field().name();
+        let Some(fid) = rc.app.fields.get(M::TYPE, field_name) else {
+            return Err(forbidden_field(
+                &format!("{}.{field_name}", M::TYPE),
+                "the field has no entry in the remit policy",
+            ));
+        };
+        let mut facts = self.facts(rc).await.map_err(ApiError::into_gql)?;
+        facts.own_org = true;
+        facts.same_agency = true;
+        self.decide_at(ctx, rc, M::TYPE, fid, &facts).map(|_| ())
     }
 }

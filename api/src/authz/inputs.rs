@@ -9,7 +9,9 @@ use std::sync::Arc;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::registry::{MetaType, Registry};
-use async_graphql::{ErrorExtensions, Name, Pos, Positioned, ServerError, ServerResult, Value, Variables};
+use async_graphql::{
+    ErrorExtensions, Name, Pos, Positioned, ServerError, ServerResult, Value, Variables,
+};
 use carehub_policy::{ClassSet, GroupSet, RowFacts, WriteDecision};
 
 use super::context::RequestCtx;
@@ -28,10 +30,21 @@ struct InputGuardExt;
 
 #[async_trait::async_trait]
 impl Extension for InputGuardExt {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         if let Some(rc) = ctx.data_opt::<Arc<RequestCtx>>() {
-            let checker = Checker { rc, registry: &ctx.schema_env.registry, doc: &doc, variables };
+            let checker = Checker {
+                rc,
+                registry: &ctx.schema_env.registry,
+                doc: &doc,
+                variables,
+            };
             checker.check()?;
         }
         Ok(doc)
@@ -78,7 +91,14 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn selection_set(&self, parent: &str, set: &Positioned<SelectionSet>, mode: Mode, root: bool, depth: usize) -> ServerResult<()> {
+    fn selection_set(
+        &self,
+        parent: &str,
+        set: &Positioned<SelectionSet>,
+        mode: Mode,
+        root: bool,
+        depth: usize,
+    ) -> ServerResult<()> {
         if depth > 64 {
             // Cycles through fragments are rejected by validation; stop walking regardless.
             return Ok(());
@@ -90,18 +110,33 @@ impl Checker<'_> {
                     if name.starts_with("__") {
                         continue;
                     }
-                    let Some(MetaType::Object { fields, .. }) = self.registry.types.get(parent) else { continue };
-                    let Some(field) = fields.get(name) else { continue };
+                    let Some(MetaType::Object { fields, .. }) = self.registry.types.get(parent)
+                    else {
+                        continue;
+                    };
+                    let Some(field) = fields.get(name) else {
+                        continue;
+                    };
                     if root && mode == Mode::Write {
                         self.check_field(parent, name, Mode::Write, f.pos)?;
                     }
                     for (arg_name, arg_value) in &f.node.arguments {
-                        let Some(arg) = field.args.get(arg_name.node.as_str()) else { continue };
-                        let value = arg_value
-                            .node
-                            .clone()
-                            .into_const_with(|v: Name| Ok::<_, ServerError>(self.variables.get(&v).cloned().unwrap_or(async_graphql::Value::Null)))?;
-                        let arg_mode = if root && mode == Mode::Write { Mode::Write } else { Mode::Read };
+                        let Some(arg) = field.args.get(arg_name.node.as_str()) else {
+                            continue;
+                        };
+                        let value = arg_value.node.clone().into_const_with(|v: Name| {
+                            Ok::<_, ServerError>(
+                                self.variables
+                                    .get(&v)
+                                    .cloned()
+                                    .unwrap_or(async_graphql::Value::Null),
+                            )
+                        })?;
+                        let arg_mode = if root && mode == Mode::Write {
+                            Mode::Write
+                        } else {
+                            Mode::Read
+                        };
                         self.value(base_type(&arg.ty), &value, arg_mode, arg_value.pos, 0)?;
                     }
                     let child_ty = base_type(&field.ty);
@@ -114,7 +149,12 @@ impl Checker<'_> {
                     }
                 }
                 Selection::InlineFragment(i) => {
-                    let on = i.node.type_condition.as_ref().map(|t| t.node.on.node.as_str()).unwrap_or(parent);
+                    let on = i
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|t| t.node.on.node.as_str())
+                        .unwrap_or(parent);
                     self.selection_set(on, &i.node.selection_set, mode, root, depth + 1)?;
                 }
             }
@@ -122,7 +162,14 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn value(&self, ty: &str, value: &Value, mode: Mode, pos: Pos, depth: usize) -> ServerResult<()> {
+    fn value(
+        &self,
+        ty: &str,
+        value: &Value,
+        mode: Mode,
+        pos: Pos,
+        depth: usize,
+    ) -> ServerResult<()> {
         if depth > 16 {
             return Ok(());
         }
@@ -133,12 +180,17 @@ impl Checker<'_> {
                 }
             }
             Value::Object(obj) => {
-                let Some(MetaType::InputObject { input_fields, .. }) = self.registry.types.get(ty) else { return Ok(()) };
+                let Some(MetaType::InputObject { input_fields, .. }) = self.registry.types.get(ty)
+                else {
+                    return Ok(());
+                };
                 for (k, v) in obj {
                     if matches!(v, Value::Null) {
                         continue;
                     }
-                    let Some(field) = input_fields.get(k.as_str()) else { continue };
+                    let Some(field) = input_fields.get(k.as_str()) else {
+                        continue;
+                    };
                     self.check_field(ty, k.as_str(), mode, pos)?;
                     self.value(base_type(&field.ty), v, mode, pos, depth + 1)?;
                 }
@@ -152,7 +204,13 @@ impl Checker<'_> {
         let rc = self.rc;
         let qualified = format!("{ty}.{field}");
         let Some(fid) = rc.app.fields.get(ty, field) else {
-            return Err(err(ApiError::Forbidden { reason: "the field has no entry in the remit policy".into(), field: Some(qualified) }, pos));
+            return Err(err(
+                ApiError::Forbidden {
+                    reason: "the field has no entry in the remit policy".into(),
+                    field: Some(qualified),
+                },
+                pos,
+            ));
         };
         let allowed = match mode {
             Mode::Read => rc.policy.static_read(rc.role, fid),
@@ -166,7 +224,10 @@ impl Checker<'_> {
                     break_glass: false,
                     purpose: rc.principal.purpose,
                 };
-                matches!(rc.policy.decide_write(rc.role, fid, &facts), WriteDecision::Allow)
+                matches!(
+                    rc.policy.decide_write(rc.role, fid, &facts),
+                    WriteDecision::Allow
+                )
             }
         };
         if allowed {
@@ -176,9 +237,14 @@ impl Checker<'_> {
                 Mode::Read => "filter or sort on a field this role may not read",
                 Mode::Write => "write a field outside this role's remit",
             };
-            let group = rc.policy.group_name(rc.policy.group_of(fid, ClassSet::EMPTY));
+            let group = rc
+                .policy
+                .group_name(rc.policy.group_of(fid, ClassSet::EMPTY));
             Err(err(
-                ApiError::Forbidden { reason: format!("role {} may not {what} ({group})", rc.principal.role), field: Some(qualified) },
+                ApiError::Forbidden {
+                    reason: format!("role {} may not {what} ({group})", rc.principal.role),
+                    field: Some(qualified),
+                },
                 pos,
             ))
         }

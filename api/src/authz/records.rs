@@ -65,7 +65,11 @@ impl Record for ent::report::Model {
         Some(self.owner_agency)
     }
     fn classes(&self) -> ClassSet {
-        if self.category.is_harm() { ClassSet::HARM } else { ClassSet::EMPTY }
+        if self.category.is_harm() {
+            ClassSet::HARM
+        } else {
+            ClassSet::EMPTY
+        }
     }
 }
 

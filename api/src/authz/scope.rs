@@ -17,7 +17,9 @@ pub fn never() -> Condition {
 
 fn exists_where(table: &'static str, build: impl FnOnce(&mut SelectStatement)) -> Expr {
     let mut q = Query::select();
-    q.expr(Expr::val(1)).from(table).and_where(Expr::col((table, "child_id")).equals(("children", "id")));
+    q.expr(Expr::val(1))
+        .from(table)
+        .and_where(Expr::col((table, "child_id")).equals(("children", "id")));
     build(&mut q);
     Expr::exists(q)
 }
@@ -47,12 +49,15 @@ pub fn region_condition(prefix: &RegionPrefix) -> Condition {
 /// Translates one predicate of the policy into a condition on `children`.
 pub fn to_condition(pred: &Pred) -> Condition {
     match pred {
-        Pred::And(v) => v.iter().fold(Condition::all(), |c, p| c.add(to_condition(p))),
+        Pred::And(v) => v
+            .iter()
+            .fold(Condition::all(), |c, p| c.add(to_condition(p))),
         Pred::Or(v) => {
             if v.is_empty() {
                 return never();
             }
-            v.iter().fold(Condition::any(), |c, p| c.add(to_condition(p)))
+            v.iter()
+                .fold(Condition::any(), |c, p| c.add(to_condition(p)))
         }
         Pred::RegionPrefix(p) => match RegionPrefix::parse(p) {
             Ok(prefix) => region_condition(&prefix),
@@ -61,7 +66,10 @@ pub fn to_condition(pred: &Pred) -> Condition {
         Pred::OrgStudents { org } => match uuid_or_never(org) {
             Some(org) => Condition::all().add(exists_where("enrollments", |q| {
                 q.and_where(Expr::col(("enrollments", "school_id")).eq(Value::from(org)))
-                    .and_where(Expr::col(("enrollments", "status")).eq(EnrollmentStatus::Enrolled.as_str()));
+                    .and_where(
+                        Expr::col(("enrollments", "status"))
+                            .eq(EnrollmentStatus::Enrolled.as_str()),
+                    );
                 not_archived(q, "enrollments");
             })),
             None => never(),
@@ -70,7 +78,10 @@ pub fn to_condition(pred: &Pred) -> Condition {
             Some(org) => Condition::all().add(exists_where("enrollments", |q| {
                 q.and_where(Expr::col(("enrollments", "school_id")).eq(Value::from(org)))
                     .and_where(Expr::col(("enrollments", "head_teacher")).eq(teacher.as_str()))
-                    .and_where(Expr::col(("enrollments", "status")).eq(EnrollmentStatus::Enrolled.as_str()));
+                    .and_where(
+                        Expr::col(("enrollments", "status"))
+                            .eq(EnrollmentStatus::Enrolled.as_str()),
+                    );
                 not_archived(q, "enrollments");
             })),
             None => never(),
@@ -78,14 +89,19 @@ pub fn to_condition(pred: &Pred) -> Condition {
         Pred::Referred { org } => match uuid_or_never(org) {
             Some(org) => Condition::all().add(exists_where("referrals", |q| {
                 q.and_where(Expr::col(("referrals", "to_org_id")).eq(Value::from(org)))
-                    .and_where(Expr::col(("referrals", "status")).is_in(ReferralStatus::OPEN.iter().map(|s| s.as_str())));
+                    .and_where(
+                        Expr::col(("referrals", "status"))
+                            .is_in(ReferralStatus::OPEN.iter().map(|s| s.as_str())),
+                    );
                 not_archived(q, "referrals");
             })),
             None => never(),
         },
         Pred::Episode { org } => match uuid_or_never(org) {
             Some(org) => Condition::all().add(exists_where("treatment_episodes", |q| {
-                q.and_where(Expr::col(("treatment_episodes", "organization_id")).eq(Value::from(org)));
+                q.and_where(
+                    Expr::col(("treatment_episodes", "organization_id")).eq(Value::from(org)),
+                );
                 not_archived(q, "treatment_episodes");
             })),
             None => never(),
@@ -117,7 +133,8 @@ pub fn to_condition(pred: &Pred) -> Condition {
                 q.and_where(Expr::col(("service_records", "created_by")).eq(sub.as_str()));
             })),
         Pred::Institution { org } => match uuid_or_never(org) {
-            Some(org) => Condition::all().add(Expr::col(("children", "responsible_org_id")).eq(Value::from(org))),
+            Some(org) => Condition::all()
+                .add(Expr::col(("children", "responsible_org_id")).eq(Value::from(org))),
             None => never(),
         },
     }

@@ -43,15 +43,21 @@ impl IdNumber {
             return Err(IdNumberError::Length);
         }
         let (body, last) = s.split_at(17);
-        if !body.chars().all(|c| c.is_ascii_digit()) || !last.chars().all(|c| c.is_ascii_digit() || c == 'X') {
+        if !body.chars().all(|c| c.is_ascii_digit())
+            || !last.chars().all(|c| c.is_ascii_digit() || c == 'X')
+        {
             return Err(IdNumberError::Characters);
         }
-        let birth_date = NaiveDate::parse_from_str(&body[6..14], "%Y%m%d").map_err(|_| IdNumberError::BirthDate)?;
+        let birth_date = NaiveDate::parse_from_str(&body[6..14], "%Y%m%d")
+            .map_err(|_| IdNumberError::BirthDate)?;
         let expected = check_char(body).ok_or(IdNumberError::Characters)?;
         if !last.starts_with(expected) {
             return Err(IdNumberError::CheckDigit { expected });
         }
-        Ok(Self { normalized: s, birth_date })
+        Ok(Self {
+            normalized: s,
+            birth_date,
+        })
     }
 
     /// The normalized 18 characters.
@@ -71,7 +77,10 @@ impl IdNumber {
 
     /// Whether the sequence number marks a male (odd) holder.
     pub fn is_male(&self) -> bool {
-        self.normalized[16..17].parse::<u32>().map(|d| d % 2 == 1).unwrap_or(false)
+        self.normalized[16..17]
+            .parse::<u32>()
+            .map(|d| d % 2 == 1)
+            .unwrap_or(false)
     }
 
     /// The display mask used for every role: first 4 and last 4 characters kept.
@@ -90,7 +99,13 @@ pub fn mask(s: &str, keep_start: usize, keep_end: usize) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < keep_start || i >= n - keep_end { *c } else { '*' })
+        .map(|(i, c)| {
+            if i < keep_start || i >= n - keep_end {
+                *c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -109,23 +124,39 @@ mod tests {
     fn accepts_the_standard_example() {
         // The example of GB 11643-1999 Annex A.
         let id = IdNumber::parse("11010519491231002X").unwrap();
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
         assert!(!id.is_male());
         assert_eq!(id.mask(), "1101**********002X");
     }
 
     #[test]
     fn rejects_each_rule() {
-        assert_eq!(IdNumber::parse("1101051949123100"), Err(IdNumberError::Length));
-        assert_eq!(IdNumber::parse("11010519491231002Y"), Err(IdNumberError::Characters));
-        assert_eq!(IdNumber::parse("110105194913310027"), Err(IdNumberError::BirthDate));
-        assert_eq!(IdNumber::parse("110105194912310021"), Err(IdNumberError::CheckDigit { expected: 'X' }));
+        assert_eq!(
+            IdNumber::parse("1101051949123100"),
+            Err(IdNumberError::Length)
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491231002Y"),
+            Err(IdNumberError::Characters)
+        );
+        assert_eq!(
+            IdNumber::parse("110105194913310027"),
+            Err(IdNumberError::BirthDate)
+        );
+        assert_eq!(
+            IdNumber::parse("110105194912310021"),
+            Err(IdNumberError::CheckDigit { expected: 'X' })
+        );
     }
 
     #[test]
     fn synthesized_numbers_validate() {
         for seq in 0..500 {
-            let birth = NaiveDate::from_ymd_opt(2012, 1, 1).unwrap() + chrono::Days::new(u64::from(seq) * 7);
+            let birth = NaiveDate::from_ymd_opt(2012, 1, 1).unwrap()
+                + chrono::Days::new(u64::from(seq) * 7);
             let s = synthesize("450102", birth, seq);
             let id = IdNumber::parse(&s).unwrap();
             assert_eq!(id.birth_date(), birth);
@@ -135,6 +166,9 @@ mod tests {
 
     #[test]
     fn lowercase_x_is_normalized() {
-        assert_eq!(IdNumber::parse("11010519491231002x").unwrap().as_str(), "11010519491231002X");
+        assert_eq!(
+            IdNumber::parse("11010519491231002x").unwrap().as_str(),
+            "11010519491231002X"
+        );
     }
 }

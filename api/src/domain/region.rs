@@ -49,7 +49,10 @@ impl RegionPrefix {
 
     /// 0 = province … 4 = village.
     pub fn level_index(&self) -> usize {
-        LEVEL_DIGITS.iter().position(|d| *d == self.0.len()).unwrap_or(0)
+        LEVEL_DIGITS
+            .iter()
+            .position(|d| *d == self.0.len())
+            .unwrap_or(0)
     }
 
     /// Whether the 12-digit `code` lies inside this prefix.
@@ -114,9 +117,18 @@ mod tests {
         assert_eq!(p.range(), (450_102_000_000, 450_103_000_000));
         assert!(p.contains(450_102_001_001));
         assert!(!p.contains(450_103_001_001));
-        assert_eq!(RegionPrefix::parse("450102000000").unwrap().as_str(), "450102");
-        assert_eq!(RegionPrefix::parse("450102001000").unwrap().as_str(), "450102001");
-        assert_eq!(RegionPrefix::parse("45").unwrap().range(), (450_000_000_000, 460_000_000_000));
+        assert_eq!(
+            RegionPrefix::parse("450102000000").unwrap().as_str(),
+            "450102"
+        );
+        assert_eq!(
+            RegionPrefix::parse("450102001000").unwrap().as_str(),
+            "450102001"
+        );
+        assert_eq!(
+            RegionPrefix::parse("45").unwrap().range(),
+            (450_000_000_000, 460_000_000_000)
+        );
     }
 
     #[test]

@@ -3,12 +3,18 @@
 //! PostgreSQL — numbers the newly visible rows in order and publishes them. Readers of
 //! `changes(after:)` only see numbered rows, so a resumed feed never skips a late commit.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use carehub_entity::change_event;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait};
-use tokio::sync::{Notify, broadcast};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+use tokio::sync::Notify;
+
+use super::bus::{Core, Source};
 
 /// A committed, numbered change as delivered to subscribers.
 #[derive(Debug, Clone)]
@@ -17,46 +23,10 @@ pub struct PublishedEvent {
     pub model: change_event::Model,
 }
 
-/// In-process event bus: the relay publishes here; subscriptions listen here.
-pub struct EventBus {
-    nudge: Arc<Notify>,
-    tx: broadcast::Sender<Arc<PublishedEvent>>,
-}
-
-impl std::fmt::Debug for EventBus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventBus").field("subscribers", &self.tx.receiver_count()).finish()
-    }
-}
-
-impl EventBus {
-    /// Starts the relay over `db`.
-    pub fn start(db: DatabaseConnection) -> Self {
-        let nudge = Arc::new(Notify::new());
-        let (tx, _) = broadcast::channel(4096);
-        tokio::spawn(relay(db, nudge.clone(), tx.clone()));
-        Self { nudge, tx }
-    }
-
-    /// Called after a mutation commits.
-    pub fn notify_committed(&self) {
-        self.nudge.notify_one();
-    }
-
-    /// Receives every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<PublishedEvent>> {
-        self.tx.subscribe()
-    }
-
-    /// Publishes an event that arrived from another replica (Redis fan-out).
-    pub fn publish_local(&self, e: Arc<PublishedEvent>) {
-        let _ = self.tx.send(e);
-    }
-}
-
-async fn relay(db: DatabaseConnection, nudge: Arc<Notify>, tx: broadcast::Sender<Arc<PublishedEvent>>) {
+/// Numbers committed rows whenever nudged (and every 200 ms, which also picks up rows other
+/// replicas' mutations committed), then hands them to the bus and to Redis.
+pub(super) async fn run(db: DatabaseConnection, nudge: Arc<Notify>, core: Arc<Core>) {
     loop {
-        // A periodic pass also picks up rows committed by other replicas' mutations.
         let _ = tokio::time::timeout(Duration::from_millis(200), nudge.notified()).await;
         loop {
             match assign_cursors(&db).await {
@@ -64,7 +34,11 @@ async fn relay(db: DatabaseConnection, nudge: Arc<Notify>, tx: broadcast::Sender
                 Ok(events) => {
                     let full = events.len() >= BATCH as usize;
                     for e in events {
-                        let _ = tx.send(Arc::new(e));
+                        let e = Arc::new(e);
+                        core.stats.relayed.fetch_add(1, Ordering::Relaxed);
+                        // This replica numbered it, so this replica tells the others.
+                        core.publish_remote(&e);
+                        core.accept(e, Source::Relay);
                     }
                     if !full {
                         break;
@@ -83,12 +57,17 @@ async fn relay(db: DatabaseConnection, nudge: Arc<Notify>, tx: broadcast::Sender
 const BATCH: i64 = 1000;
 
 /// Numbers the committed rows that have no cursor yet, in id order, and returns them.
-pub async fn assign_cursors(db: &DatabaseConnection) -> Result<Vec<PublishedEvent>, sea_orm::DbErr> {
+pub async fn assign_cursors(
+    db: &DatabaseConnection,
+) -> Result<Vec<PublishedEvent>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
     if backend == DatabaseBackend::Postgres {
         let got = txn
-            .query_one_raw(Statement::from_string(backend, "SELECT pg_try_advisory_xact_lock(4207001) AS ok"))
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT pg_try_advisory_xact_lock(4207001) AS ok",
+            ))
             .await?
             .and_then(|r| r.try_get::<bool>("", "ok").ok())
             .unwrap_or(false);
@@ -104,7 +83,9 @@ pub async fn assign_cursors(db: &DatabaseConnection) -> Result<Vec<PublishedEven
            FROM change_events p WHERE p.cursor IS NULL ORDER BY p.id LIMIT {BATCH}) s \
          WHERE change_events.id = s.id"
     );
-    let res = txn.execute_raw(Statement::from_string(backend, sql)).await?;
+    let res = txn
+        .execute_raw(Statement::from_string(backend, sql))
+        .await?;
     let events = if res.rows_affected() > 0 {
         change_event::Entity::find()
             .filter(change_event::Column::Cursor.is_not_null())
@@ -116,9 +97,13 @@ pub async fn assign_cursors(db: &DatabaseConnection) -> Result<Vec<PublishedEven
         Vec::new()
     };
     txn.commit().await?;
-    let mut out: Vec<PublishedEvent> = events.into_iter().map(|m| PublishedEvent { cursor: m.cursor.unwrap_or_default(), model: m }).collect();
+    let mut out: Vec<PublishedEvent> = events
+        .into_iter()
+        .map(|m| PublishedEvent {
+            cursor: m.cursor.unwrap_or_default(),
+            model: m,
+        })
+        .collect();
     out.sort_by_key(|e| e.cursor);
     Ok(out)
 }
-
-use sea_orm::QuerySelect;

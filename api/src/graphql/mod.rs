@@ -7,4 +7,4 @@ pub mod schema;
 pub mod subscription;
 pub mod types;
 
-pub use schema::{AppSchema, build_schema, schema_fields, sdl};
+pub use schema::{build_schema, schema_fields, sdl, AppSchema};

@@ -24,7 +24,9 @@ fn builder() -> SchemaBuilder<Query, Mutation, SubscriptionRoot> {
 pub fn build_schema(app: Arc<AppState>) -> AppSchema {
     let s = &app.settings;
     let mut b = builder()
+        .extension(crate::guard::QueryLimits::from_settings(s))
         .extension(InputGuard)
+        .extension(crate::metrics::GraphqlMetrics)
         .limit_depth(s.max_depth)
         .limit_complexity(s.max_complexity)
         .limit_directives(s.max_directives)
@@ -40,13 +42,19 @@ pub fn build_schema(app: Arc<AppState>) -> AppSchema {
 
 /// The SDL of the schema (`carehub schema`, `schema.graphql`).
 pub fn sdl() -> String {
-    builder().finish().sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields().sorted_enum_items())
+    builder().finish().sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_enum_items(),
+    )
 }
 
 /// Every field of every object and input type, introspection types excluded.
 pub fn schema_fields() -> Vec<SchemaField> {
     let sdl = builder().finish().sdl();
-    let Ok(doc) = async_graphql::parser::parse_schema(&sdl) else { return Vec::new() };
+    let Ok(doc) = async_graphql::parser::parse_schema(&sdl) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for def in doc.definitions {
         if let TypeSystemDefinition::Type(t) = def {
@@ -57,12 +65,20 @@ pub fn schema_fields() -> Vec<SchemaField> {
             match &t.node.kind {
                 TypeKind::Object(o) => {
                     for f in &o.fields {
-                        out.push(SchemaField { type_name: name.clone(), field_name: f.node.name.node.to_string(), is_input: false });
+                        out.push(SchemaField {
+                            type_name: name.clone(),
+                            field_name: f.node.name.node.to_string(),
+                            is_input: false,
+                        });
                     }
                 }
                 TypeKind::InputObject(o) => {
                     for f in &o.fields {
-                        out.push(SchemaField { type_name: name.clone(), field_name: f.node.name.node.to_string(), is_input: true });
+                        out.push(SchemaField {
+                            type_name: name.clone(),
+                            field_name: f.node.name.node.to_string(),
+                            is_input: true,
+                        });
                     }
                 }
                 _ => {}

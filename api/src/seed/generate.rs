@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use carehub_entity::enums::*;
 use carehub_entity::{
-    care_plan, care_plan_intervention, child, child_difficulty, crisis_event, enrollment, flag, guardian, lawful_basis,
-    pairing, referral, report, return_to_school, screening, service_record, treatment_episode, victim_aid, visit,
-    workflow_transition,
+    care_plan, care_plan_intervention, child, child_difficulty, crisis_event, enrollment, flag,
+    guardian, lawful_basis, pairing, referral, report, return_to_school, screening, service_record,
+    treatment_episode, victim_aid, visit, workflow_transition,
 };
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use rand::{Rng, SeedableRng};
@@ -29,7 +30,14 @@ use crate::domain::idnumber::{synthesize, IdNumber};
 use crate::domain::region::truncate;
 
 /// Group names a receiver may see while an UP referral is open.
-pub(crate) const UP_VIEW: &[&str] = &["G-ID-min", "G-ID-full", "G-GUARD", "G-RISK", "G-SCR", "G-REF"];
+pub(crate) const UP_VIEW: &[&str] = &[
+    "G-ID-min",
+    "G-ID-full",
+    "G-GUARD",
+    "G-RISK",
+    "G-SCR",
+    "G-REF",
+];
 /// Group names a receiver may see while a DOWN referral is open.
 pub(crate) const DOWN_VIEW: &[&str] = &["G-ID-min", "G-GUARD", "G-RISK", "G-DISCH", "G-REF"];
 
@@ -88,8 +96,26 @@ struct Meta {
 }
 
 impl Meta {
-    fn new(id: Uuid, at: DateTime<Utc>, by: &str, agency: Agency, org: Uuid) -> Self {
-        Meta { id, created_at: at, created_by: by.to_owned(), updated_at: at, updated_by: by.to_owned(), agency, org }
+    /// A record created at `at`, but never before `floor` (the child's registration: nothing
+    /// about a child is written to the hub before the child is).
+    fn after(
+        floor: DateTime<Utc>,
+        id: Uuid,
+        at: DateTime<Utc>,
+        by: &str,
+        agency: Agency,
+        org: Uuid,
+    ) -> Self {
+        let at = at.max(floor);
+        Meta {
+            id,
+            created_at: at,
+            created_by: by.to_owned(),
+            updated_at: at,
+            updated_by: by.to_owned(),
+            agency,
+            org,
+        }
     }
 
     fn touched(mut self, at: DateTime<Utc>, by: &str) -> Self {
@@ -131,15 +157,19 @@ struct Shared {
 }
 
 /// Generates children in order; `chunk` may be called for consecutive ranges.
-pub(crate) struct Generator<'w> {
-    world: &'w World,
+pub(crate) struct Generator {
+    world: Arc<World>,
     seed: u64,
     shared: Shared,
 }
 
-impl<'w> Generator<'w> {
-    pub fn new(world: &'w World, seed: u64) -> Self {
-        Generator { world, seed, shared: Shared::default() }
+impl Generator {
+    pub fn new(world: Arc<World>, seed: u64) -> Self {
+        Generator {
+            world,
+            seed,
+            shared: Shared::default(),
+        }
     }
 
     /// The records of children `range` (call with consecutive ranges from 0).
@@ -148,7 +178,7 @@ impl<'w> Generator<'w> {
         for i in range {
             let mut r = ChaCha8Rng::seed_from_u64(self.seed);
             r.set_stream(u64::from(i) + 1);
-            let mut kid = Kid::place(r, self.world, &mut b, &mut self.shared);
+            let mut kid = Kid::place(r, &self.world, &mut b, &mut self.shared);
             kid.generate();
         }
         b
@@ -156,24 +186,49 @@ impl<'w> Generator<'w> {
 }
 
 const CATEGORY_WEIGHTS: &[(DifficultyCategory, u32)] = &[
-    (DifficultyCategory::LeftBehind, 55),
-    (DifficultyCategory::LowIncome, 14),
-    (DifficultyCategory::Migrant, 8),
+    (DifficultyCategory::LeftBehind, 50),
+    (DifficultyCategory::LowIncome, 15),
+    (DifficultyCategory::Migrant, 9),
     (DifficultyCategory::Disabled, 7),
     (DifficultyCategory::Unattended, 5),
     (DifficultyCategory::Orphan, 3),
-    (DifficultyCategory::SeriouslyIll, 3),
+    (DifficultyCategory::SeriouslyIll, 4),
     (DifficultyCategory::Victim, 1),
-    (DifficultyCategory::Other, 4),
+    (DifficultyCategory::Other, 6),
 ];
 
-const ETHNICITIES: &[(&str, u32)] =
-    &[("汉族", 600), ("壮族", 330), ("瑶族", 30), ("苗族", 15), ("侗族", 15), ("仫佬族", 5), ("毛南族", 3), ("京族", 2)];
+const ETHNICITIES: &[(&str, u32)] = &[
+    ("汉族", 600),
+    ("壮族", 330),
+    ("瑶族", 30),
+    ("苗族", 15),
+    ("侗族", 15),
+    ("仫佬族", 5),
+    ("毛南族", 3),
+    ("京族", 2),
+];
 
-const GRADE_NAMES: &[&str] =
-    &["一年级", "二年级", "三年级", "四年级", "五年级", "六年级", "七年级", "八年级", "九年级", "高一", "高二", "高三"];
+const GRADE_NAMES: &[&str] = &[
+    "一年级",
+    "二年级",
+    "三年级",
+    "四年级",
+    "五年级",
+    "六年级",
+    "七年级",
+    "八年级",
+    "九年级",
+    "高一",
+    "高二",
+    "高三",
+];
 
-const WORK_AWAY: &[&str] = &["在广东务工", "在浙江务工", "在外省务工，春节返乡", "在南宁务工，每月回家一次"];
+const WORK_AWAY: &[&str] = &[
+    "在广东务工",
+    "在浙江务工",
+    "在外省务工，春节返乡",
+    "在南宁务工，每月回家一次",
+];
 const ABSENT: &[&str] = &["离异后失联", "长期外出，联系不上"];
 const INADEQUATE: &[&str] = &["服刑中", "患重病，无力照护", "有酗酒问题，照护不当"];
 
@@ -286,6 +341,35 @@ fn relation_cn(rel: GuardianRelation) -> &'static str {
     }
 }
 
+/// A guardian to create: relation, male, legal guardian, actual caregiver, status, situation.
+type Kin = (
+    GuardianRelation,
+    bool,
+    bool,
+    bool,
+    GuardianshipStatus,
+    Option<&'static str>,
+);
+
+/// A care-plan transition: from, to, when, who, note.
+type PlanStep = (
+    Option<CarePlanStatus>,
+    CarePlanStatus,
+    DateTime<Utc>,
+    String,
+    Option<&'static str>,
+);
+
+/// A service to record: kind, provider, organization, agency, summaries to draw from, minutes.
+type ServicePlan = (
+    ServiceKind,
+    String,
+    Uuid,
+    Agency,
+    &'static [&'static str],
+    i32,
+);
+
 /// A stage of a workflow: the status reached and the gap since the previous one.
 type Path<S> = Vec<(S, TimeDelta)>;
 
@@ -294,7 +378,11 @@ fn lay_out<S: Copy>(t0: DateTime<Utc>, path: &Path<S>) -> Vec<(S, DateTime<Utc>)
     let end = now() - TimeDelta::minutes(5);
     let total: i64 = path.iter().map(|(_, g)| g.num_minutes()).sum();
     let avail = (end - t0).num_minutes().max(0);
-    let factor = if total > avail && total > 0 { avail as f64 / total as f64 } else { 1.0 };
+    let factor = if total > avail && total > 0 {
+        avail as f64 / total as f64
+    } else {
+        1.0
+    };
     let mut t = t0;
     path.iter()
         .map(|(s, g)| {
@@ -344,7 +432,6 @@ struct ReportFacts {
     category: ReportCategory,
     discovered: DateTime<Utc>,
     reported: DateTime<Utc>,
-    status: ReportStatus,
 }
 
 struct EnrollmentFacts {
@@ -354,6 +441,26 @@ struct EnrollmentFacts {
     grade: i32,
     head_teacher: String,
 }
+
+/// Where a child's rows start in the batch's tables.
+struct First {
+    visits: usize,
+    referrals: usize,
+    reports: usize,
+    transitions: usize,
+}
+
+/// A flag to raise: kind, message, when, when and why cleared, subject key.
+type FlagToRaise = (
+    FlagKind,
+    String,
+    DateTime<Utc>,
+    Option<(DateTime<Utc>, &'static str)>,
+    String,
+);
+
+/// Subject of the system in flags.
+const SYSTEM: &str = "system";
 
 /// One child being generated, and what is known about it so far.
 struct Kid<'a> {
@@ -387,7 +494,12 @@ struct Kid<'a> {
     reports: Vec<ReportFacts>,
     crisis: Vec<(usize, DateTime<Utc>)>,
     current: Option<(RiskLevel, DateTime<Utc>, String)>,
-    active_plan: Option<Uuid>,
+    /// The ACTIVE/REVIEW_DUE plan and when it was approved.
+    active_plan: Option<(Uuid, Option<DateTime<Utc>>)>,
+    /// When the approver reviewed a lowered risk level.
+    risk_review: Option<DateTime<Utc>>,
+    /// Where this child's rows start in the batch.
+    first: First,
     episodes: Vec<EpisodeFacts>,
 }
 
@@ -427,6 +539,13 @@ impl<'a> Kid<'a> {
             crisis: Vec::new(),
             current: None,
             active_plan: None,
+            risk_review: None,
+            first: First {
+                visits: b.visits.len(),
+                referrals: b.referrals.len(),
+                reports: b.reports.len(),
+                transitions: b.transitions.len(),
+            },
             episodes: Vec::new(),
             r,
             w,
@@ -456,7 +575,9 @@ impl<'a> Kid<'a> {
         let seq = 2 * ((offset + *k) % 500) + u32::from(male);
         *k += 1;
         let clear = synthesize(county6, birth, seq);
-        let mask = IdNumber::parse(&clear).map(|id| id.mask()).unwrap_or_default();
+        let mask = IdNumber::parse(&clear)
+            .map(|id| id.mask())
+            .unwrap_or_default();
         (clear, mask)
     }
 
@@ -472,7 +593,7 @@ impl<'a> Kid<'a> {
         self.home_visits();
         self.pairing();
         self.services();
-        self.screening_flags();
+        self.system_flags();
         self.finish();
     }
 
@@ -507,15 +628,46 @@ impl<'a> Kid<'a> {
         let has = |c: D| categories.contains(&c);
         use LivingArrangement as L;
         self.living = if has(D::Orphan) {
-            pick(r, &[(L::Institution, 55), (L::WithRelatives, 30), (L::FosterFamily, 15)])
+            pick(
+                r,
+                &[
+                    (L::Institution, 55),
+                    (L::WithRelatives, 30),
+                    (L::FosterFamily, 15),
+                ],
+            )
         } else if has(D::Unattended) {
-            pick(r, &[(L::WithGrandparents, 50), (L::WithRelatives, 30), (L::Institution, 10), (L::Alone, 10)])
+            pick(
+                r,
+                &[
+                    (L::WithGrandparents, 50),
+                    (L::WithRelatives, 30),
+                    (L::Institution, 10),
+                    (L::Alone, 10),
+                ],
+            )
         } else if has(D::LeftBehind) {
-            pick(r, &[(L::WithGrandparents, 65), (L::WithOneParent, 20), (L::WithRelatives, 10), (L::Alone, 5)])
+            pick(
+                r,
+                &[
+                    (L::WithGrandparents, 65),
+                    (L::WithOneParent, 20),
+                    (L::WithRelatives, 10),
+                    (L::Alone, 5),
+                ],
+            )
         } else if has(D::Migrant) {
             pick(r, &[(L::WithParents, 80), (L::WithOneParent, 20)])
         } else {
-            pick(r, &[(L::WithParents, 60), (L::WithOneParent, 30), (L::WithGrandparents, 8), (L::Other, 2)])
+            pick(
+                r,
+                &[
+                    (L::WithParents, 60),
+                    (L::WithOneParent, 30),
+                    (L::WithGrandparents, 8),
+                    (L::Other, 2),
+                ],
+            )
         };
 
         let household_village = if has(D::Migrant) {
@@ -533,7 +685,7 @@ impl<'a> Kid<'a> {
         let household6 = format!("{:06}", household / 1_000_000);
 
         let earliest = date(2023, 3, 1).max(self.birth + chrono::Days::new(30));
-        let reg_date = date_between(r, earliest, date(2026, 10, 31));
+        let reg_date = date_between(r, earliest, date(2026, 8, 31));
         self.registered = office_hours(r, reg_date);
         self.updated = (self.registered, self.officer.clone());
         self.active = true;
@@ -546,7 +698,11 @@ impl<'a> Kid<'a> {
             self.active = false;
         }
         let ethnicity = pick(r, ETHNICITIES);
-        let phone = if self.age >= 13 && r.gen_bool(0.3) { Some(names::mobile(r)) } else { None };
+        let phone = if self.age >= 13 && r.gen_bool(0.3) {
+            Some(names::mobile(r))
+        } else {
+            None
+        };
         let w = self.w;
         let city = &w.cities[self.city];
         let county = &w.counties[self.county];
@@ -565,7 +721,11 @@ impl<'a> Kid<'a> {
                 r.gen_range(1..=80)
             )
         };
-        let responsible = if has(D::Orphan) || self.living == L::Institution { city.welfare } else { county.civil_affairs };
+        let responsible = if has(D::Orphan) || self.living == L::Institution {
+            city.welfare
+        } else {
+            county.civil_affairs
+        };
 
         // Difficulty categories, verified by the county's civil-affairs office.
         let mut valid_from = reg_date;
@@ -577,21 +737,37 @@ impl<'a> Kid<'a> {
             let verified = cap(office_hours(&mut self.r, valid_from + lag));
             let id = self.uuid();
             let creator = self.officer.clone();
-            let meta = Meta::new(id, office_hours(&mut self.r, valid_from).min(verified), &creator, Agency::CivilAffairs, self.ca_office)
-                .touched(verified, &format!("ca-chief-{}", self.county6));
-            self.b.difficulties.push(record!(child_difficulty::Model, meta, {
-                child_id: self.id,
-                category: category,
-                valid_from: valid_from,
-                valid_to: None,
-                verified_by: Some(format!("ca-chief-{}", self.county6)),
-                verified_at: Some(verified),
-            }));
+            let meta = Meta::after(
+                self.registered,
+                id,
+                office_hours(&mut self.r, valid_from).min(verified),
+                &creator,
+                Agency::CivilAffairs,
+                self.ca_office,
+            )
+            .touched(verified, &format!("ca-chief-{}", self.county6));
+            self.b
+                .difficulties
+                .push(record!(child_difficulty::Model, meta, {
+                    child_id: self.id,
+                    category: category,
+                    valid_from: valid_from,
+                    valid_to: None,
+                    verified_by: Some(format!("ca-chief-{}", self.county6)),
+                    verified_at: Some(verified),
+                }));
         }
         self.categories = categories;
 
         let (clear, mask) = self.id_number(&household6, self.birth, self.male);
-        let meta = Meta::new(self.id, self.registered, &self.officer.clone(), Agency::CivilAffairs, self.ca_office);
+        let meta = Meta::after(
+            self.registered,
+            self.id,
+            self.registered,
+            &self.officer.clone(),
+            Agency::CivilAffairs,
+            self.ca_office,
+        );
         let name = self.name.clone();
         self.b.children.push(record!(child::Model, meta, {
             display_name: names::display_name(&name),
@@ -629,8 +805,7 @@ impl<'a> Kid<'a> {
         let orphan = self.categories.contains(&DifficultyCategory::Orphan);
         let unattended = self.categories.contains(&DifficultyCategory::Unattended);
         let by = self.birth.year();
-        // (relation, male, legal, caregiver, status, situation, birth year range)
-        let mut plan: Vec<(G, bool, bool, bool, S, Option<&'static str>)> = Vec::new();
+        let mut plan: Vec<Kin> = Vec::new();
         let r = &mut self.r;
         let parent_status = |r: &mut ChaCha8Rng| -> (S, Option<&'static str>) {
             if unattended {
@@ -641,35 +816,84 @@ impl<'a> Kid<'a> {
                 }
             } else {
                 match r.gen_range(0..100) {
-                    0..=79 => (S::Normal, Some(text::any(r, WORK_AWAY))),
-                    80..=92 => (S::Absent, Some(text::any(r, ABSENT))),
+                    0..=84 => (S::Normal, Some(text::any(r, WORK_AWAY))),
+                    85..=95 => (S::Absent, Some(text::any(r, ABSENT))),
                     _ => (S::Inadequate, Some(text::any(r, INADEQUATE))),
                 }
             }
         };
         match self.living {
             L::Institution => {
-                plan.push((G::Institution, false, true, true, S::Normal, Some("由儿童福利机构监护")));
+                plan.push((
+                    G::Institution,
+                    false,
+                    true,
+                    true,
+                    S::Normal,
+                    Some("由儿童福利机构监护"),
+                ));
                 if r.gen_bool(0.2) {
-                    plan.push((G::OtherRelative, r.gen_bool(0.5), false, false, S::Normal, Some("定期探望")));
+                    plan.push((
+                        G::OtherRelative,
+                        r.gen_bool(0.5),
+                        false,
+                        false,
+                        S::Normal,
+                        Some("定期探望"),
+                    ));
                 }
             }
             L::FosterFamily => {
-                plan.push((G::Institution, false, true, false, S::Normal, Some("由儿童福利机构监护，家庭寄养")));
-                plan.push((G::Other, r.gen_bool(0.4), false, true, S::Normal, Some("寄养家庭")));
+                plan.push((
+                    G::Institution,
+                    false,
+                    true,
+                    false,
+                    S::Normal,
+                    Some("由儿童福利机构监护，家庭寄养"),
+                ));
+                plan.push((
+                    G::Other,
+                    r.gen_bool(0.4),
+                    false,
+                    true,
+                    S::Normal,
+                    Some("寄养家庭"),
+                ));
             }
             L::WithParents => {
-                let st = if r.gen_bool(0.05) { (S::Inadequate, Some(text::any(r, INADEQUATE))) } else { (S::Normal, None) };
+                let st = if r.gen_bool(0.05) {
+                    (S::Inadequate, Some(text::any(r, INADEQUATE)))
+                } else {
+                    (S::Normal, None)
+                };
                 plan.push((G::Father, true, true, true, st.0, st.1));
                 plan.push((G::Mother, false, true, true, S::Normal, None));
             }
             L::WithOneParent | L::Other => {
                 let mother = r.gen_bool(0.6);
-                plan.push((if mother { G::Mother } else { G::Father }, !mother, true, true, S::Normal, None));
+                plan.push((
+                    if mother { G::Mother } else { G::Father },
+                    !mother,
+                    true,
+                    true,
+                    S::Normal,
+                    None,
+                ));
                 if r.gen_bool(0.6) {
-                    let (st, sit) =
-                        if r.gen_bool(0.5) { (S::Absent, Some(text::any(r, ABSENT))) } else { (S::Normal, Some("离异，另居")) };
-                    plan.push((if mother { G::Father } else { G::Mother }, mother, true, false, st, sit));
+                    let (st, sit) = if r.gen_bool(0.5) {
+                        (S::Absent, Some(text::any(r, ABSENT)))
+                    } else {
+                        (S::Normal, Some("离异，另居"))
+                    };
+                    plan.push((
+                        if mother { G::Father } else { G::Mother },
+                        mother,
+                        true,
+                        false,
+                        st,
+                        sit,
+                    ));
                 }
             }
             L::WithGrandparents | L::Alone => {
@@ -680,18 +904,46 @@ impl<'a> Kid<'a> {
                     plan.push((G::Mother, false, true, false, st, sit));
                 }
                 if self.living == L::WithGrandparents {
-                    plan.push((G::Grandparent, r.gen_bool(0.45), unattended, true, S::Normal, Some("受父母委托照护，年事已高")));
+                    plan.push((
+                        G::Grandparent,
+                        r.gen_bool(0.45),
+                        unattended,
+                        true,
+                        S::Normal,
+                        Some("受父母委托照护，年事已高"),
+                    ));
                 } else if r.gen_bool(0.5) {
-                    plan.push((G::Grandparent, r.gen_bool(0.45), false, false, S::Normal, Some("同村居住，偶尔照看")));
+                    plan.push((
+                        G::Grandparent,
+                        r.gen_bool(0.45),
+                        false,
+                        false,
+                        S::Normal,
+                        Some("同村居住，偶尔照看"),
+                    ));
                 }
             }
             L::WithRelatives => {
-                plan.push((G::OtherRelative, r.gen_bool(0.5), orphan || unattended, true, S::Normal, Some("亲属代为抚养")));
+                plan.push((
+                    G::OtherRelative,
+                    r.gen_bool(0.5),
+                    orphan || unattended,
+                    true,
+                    S::Normal,
+                    Some("亲属代为抚养"),
+                ));
                 if !orphan {
                     let (st, sit) = parent_status(r);
                     plan.push((G::Father, true, true, false, st, sit));
                 } else if r.gen_bool(0.4) {
-                    plan.push((G::Grandparent, r.gen_bool(0.45), false, false, S::Normal, Some("年迈，无力抚养")));
+                    plan.push((
+                        G::Grandparent,
+                        r.gen_bool(0.45),
+                        false,
+                        false,
+                        S::Normal,
+                        Some("年迈，无力抚养"),
+                    ));
                 }
             }
         }
@@ -701,7 +953,11 @@ impl<'a> Kid<'a> {
         for (rel, male, legal, caregiver, status, situation) in plan {
             let id = self.uuid();
             let (name, id_number, phone) = if rel == G::Institution {
-                (city.welfare_name.clone(), None, Some(names::landline(&mut self.r, city.area)))
+                (
+                    city.welfare_name.clone(),
+                    None,
+                    Some(names::landline(&mut self.r, city.area)),
+                )
             } else {
                 let family = match rel {
                     G::Father => Some(surname),
@@ -715,15 +971,30 @@ impl<'a> Kid<'a> {
                     _ => self.r.gen_range(1960..=1995),
                 };
                 let birth = date_between(&mut self.r, date(year, 1, 1), date(year, 12, 28));
-                let id_number = if self.r.gen_bool(0.9) { Some(self.id_number(household6, birth, male)) } else { None };
+                let id_number = if self.r.gen_bool(0.9) {
+                    Some(self.id_number(household6, birth, male))
+                } else {
+                    None
+                };
                 let p = if rel == G::Grandparent { 0.6 } else { 0.9 };
-                let phone = if self.r.gen_bool(p) { Some(names::mobile(&mut self.r)) } else { None };
+                let phone = if self.r.gen_bool(p) {
+                    Some(names::mobile(&mut self.r))
+                } else {
+                    None
+                };
                 (name, id_number, phone)
             };
             if legal && status == S::Normal && self.signer.is_none() {
                 self.signer = Some((name.clone(), rel));
             }
-            let meta = Meta::new(id, self.registered, &self.officer.clone(), Agency::CivilAffairs, self.ca_office);
+            let meta = Meta::after(
+                self.registered,
+                id,
+                self.registered,
+                &self.officer.clone(),
+                Agency::CivilAffairs,
+                self.ca_office,
+            );
             let (enc, mask) = match id_number {
                 Some((clear, mask)) => (Some(clear), Some(mask)),
                 None => (None, None),
@@ -743,7 +1014,10 @@ impl<'a> Kid<'a> {
             }));
         }
         if self.signer.is_none() {
-            self.signer = Some((self.w.cities[self.city].welfare_name.clone(), G::Institution));
+            self.signer = Some((
+                self.w.cities[self.city].welfare_name.clone(),
+                G::Institution,
+            ));
         }
     }
 
@@ -767,8 +1041,13 @@ impl<'a> Kid<'a> {
         let w = self.w;
         let county = &w.counties[self.county];
         let choose = |r: &mut ChaCha8Rng, secondary: bool| -> School {
-            let pool: Vec<&School> = county.schools.iter().filter(|s| s.secondary == secondary).collect();
-            pool.get(r.gen_range(0..pool.len().max(1))).map_or_else(|| county.schools[0].clone(), |s| (*s).clone())
+            let pool: Vec<&School> = county
+                .schools
+                .iter()
+                .filter(|s| s.secondary == secondary)
+                .collect();
+            pool.get(r.gen_range(0..pool.len().max(1)))
+                .map_or_else(|| county.schools[0].clone(), |s| (*s).clone())
         };
         let school = choose(&mut self.r, grade >= 7);
         let class_no = self.r.gen_range(1..=6);
@@ -776,8 +1055,19 @@ impl<'a> Kid<'a> {
         let registrar = format!("registrar-{}", school.short);
         let id = self.uuid();
         let created = time::office_day(&mut self.r, date(2026, 9, 1), date(2026, 9, 5));
-        let status = if dropped { EnrollmentStatus::DroppedOut } else { EnrollmentStatus::Enrolled };
-        let mut meta = Meta::new(id, created, &registrar, Agency::Education, school.id);
+        let status = if dropped {
+            EnrollmentStatus::DroppedOut
+        } else {
+            EnrollmentStatus::Enrolled
+        };
+        let mut meta = Meta::after(
+            self.registered,
+            id,
+            created,
+            &registrar,
+            Agency::Education,
+            school.id,
+        );
         if dropped {
             let left = time::office_day(&mut self.r, date(2026, 9, 20), date(2026, 11, 20));
             meta = meta.touched(left, &head_teacher);
@@ -797,19 +1087,33 @@ impl<'a> Kid<'a> {
         let mut school_2025 = Some(school.clone());
         if grade == 7 || (grade >= 2 && self.chance(0.04)) {
             let graduated = grade == 7;
-            let old = if graduated { choose(&mut self.r, false) } else { school.clone() };
+            let old = if graduated {
+                choose(&mut self.r, false)
+            } else {
+                school.clone()
+            };
             let old_class = self.r.gen_range(1..=6);
             let id = self.uuid();
             let created = time::office_day(&mut self.r, date(2025, 9, 1), date(2025, 9, 5));
             let (status, closed) = if graduated {
-                (EnrollmentStatus::Graduated, office_hours(&mut self.r, date(2026, 7, 10)))
+                (
+                    EnrollmentStatus::Graduated,
+                    office_hours(&mut self.r, date(2026, 7, 10)),
+                )
             } else {
                 let d = date_between(&mut self.r, date(2026, 2, 20), date(2026, 5, 30));
                 (EnrollmentStatus::Returned, office_hours(&mut self.r, d))
             };
             let old_teacher = format!("teacher-{}-g{}c{old_class}", old.short, grade - 1);
-            let meta = Meta::new(id, created, &format!("registrar-{}", old.short), Agency::Education, old.id)
-                .touched(closed, &old_teacher);
+            let meta = Meta::after(
+                self.registered,
+                id,
+                created,
+                &format!("registrar-{}", old.short),
+                Agency::Education,
+                old.id,
+            )
+            .touched(closed, &old_teacher);
             self.b.enrollments.push(record!(enrollment::Model, meta, {
                 child_id: self.id,
                 school_id: old.id,
@@ -823,12 +1127,14 @@ impl<'a> Kid<'a> {
         }
         if !dropped {
             self.school_2025 = school_2025;
-            self.enrollment = Some(EnrollmentFacts { index, id, school, grade, head_teacher });
+            self.enrollment = Some(EnrollmentFacts {
+                index,
+                id,
+                school,
+                grade,
+                head_teacher,
+            });
         }
-    }
-
-    fn enrolled(&self) -> bool {
-        self.enrollment.is_some()
     }
 
     // ---------------------------------------------------------------- screening and risk
@@ -840,14 +1146,25 @@ impl<'a> Kid<'a> {
         }
         let (grade, school) = (e.grade, e.school.clone());
         let old_school = self.school_2025.clone().unwrap_or_else(|| school.clone());
-        let vulnerable = self.categories.iter().any(|c| matches!(c, DifficultyCategory::Victim));
-        let fragile =
-            self.categories.iter().any(|c| matches!(c, DifficultyCategory::Orphan | DifficultyCategory::Unattended));
+        let vulnerable = self
+            .categories
+            .iter()
+            .any(|c| matches!(c, DifficultyCategory::Victim));
+        let fragile = self.categories.iter().any(|c| {
+            matches!(
+                c,
+                DifficultyCategory::Orphan | DifficultyCategory::Unattended
+            )
+        });
         let mut level_2026 = draw_risk(&mut self.r);
         if (vulnerable && self.chance(0.5)) || (fragile && self.chance(0.15)) {
             level_2026 = bump(level_2026);
         }
-        let level_2025 = if self.chance(0.55) { level_2026 } else { draw_risk(&mut self.r) };
+        let level_2025 = if self.chance(0.55) {
+            level_2026
+        } else {
+            draw_risk(&mut self.r)
+        };
         self.one_screening(2025, grade - 1, level_2025, &old_school);
         if self.chance(0.85) {
             self.one_screening(2026, grade, level_2026, &school);
@@ -873,7 +1190,14 @@ impl<'a> Kid<'a> {
         let entered = administered + hours(r, 0.5, 4.0);
         let counselor = format!("counselor-{}", school.short);
         let id = self.uuid();
-        let meta = Meta::new(id, entered, &counselor, Agency::Education, school.id);
+        let meta = Meta::after(
+            self.registered,
+            id,
+            entered,
+            &counselor,
+            Agency::Education,
+            school.id,
+        );
         self.b.screenings.push(record!(screening::Model, meta, {
             child_id: self.id,
             school_year: year,
@@ -917,9 +1241,25 @@ impl<'a> Kid<'a> {
         };
         if self.chance(p) {
             let category = if victim {
-                pick(&mut self.r, &[(C::Abuse, 30), (C::SexualAbuse, 15), (C::DomesticViolence, 25), (C::Neglect, 20), (C::Bullying, 10)])
+                pick(
+                    &mut self.r,
+                    &[
+                        (C::Abuse, 30),
+                        (C::SexualAbuse, 15),
+                        (C::DomesticViolence, 25),
+                        (C::Neglect, 20),
+                        (C::Bullying, 10),
+                    ],
+                )
             } else if worrying {
-                pick(&mut self.r, &[(C::Psychological, 40), (C::SelfHarmRisk, 35), (C::Behavioural, 25)])
+                pick(
+                    &mut self.r,
+                    &[
+                        (C::Psychological, 40),
+                        (C::SelfHarmRisk, 35),
+                        (C::Behavioural, 25),
+                    ],
+                )
             } else {
                 pick(
                     &mut self.r,
@@ -941,7 +1281,14 @@ impl<'a> Kid<'a> {
         if self.chance(0.0015) {
             let category = pick(
                 &mut self.r,
-                &[(C::Psychological, 30), (C::SelfHarmRisk, 20), (C::Bullying, 20), (C::Abuse, 10), (C::DomesticViolence, 10), (C::Neglect, 10)],
+                &[
+                    (C::Psychological, 30),
+                    (C::SelfHarmRisk, 20),
+                    (C::Bullying, 20),
+                    (C::Abuse, 10),
+                    (C::DomesticViolence, 10),
+                    (C::Neglect, 10),
+                ],
             );
             self.one_report(category, true);
         }
@@ -955,12 +1302,24 @@ impl<'a> Kid<'a> {
         let township = &w.townships[w.villages[self.village].township];
         // Who reports, from where.
         let (agency, org, reporter) = if anonymous {
-            (Agency::YouthLeague, city.hotline, format!("hotline-{:04}-{}", city.code / 100_000_000, self.r.gen_range(1..=4)))
+            (
+                Agency::YouthLeague,
+                city.hotline,
+                format!(
+                    "hotline-{:04}-{}",
+                    city.code / 100_000_000,
+                    self.r.gen_range(1..=4)
+                ),
+            )
         } else {
             let roll = self.r.gen_range(0..100);
             match (&self.enrollment, roll) {
                 (Some(e), 0..=54) => (Agency::Education, e.school.id, e.head_teacher.clone()),
-                (_, 0..=79) => (Agency::CivilAffairs, township.children_home, self.director.clone()),
+                (_, 0..=79) => (
+                    Agency::CivilAffairs,
+                    township.children_home,
+                    self.director.clone(),
+                ),
                 _ => (
                     Agency::Health,
                     county.general_hospital,
@@ -977,7 +1336,11 @@ impl<'a> Kid<'a> {
         let reported = now() - TimeDelta::minutes((days_ago * 1440.0) as i64);
         let reported = reported.max(self.registered + TimeDelta::hours(1));
         let discovered = reported - hours(r, 0.1, 6.0);
-        let occurred = if r.gen_bool(0.7) { Some(discovered - days(r, 0.0, 14.0)) } else { None };
+        let occurred = if r.gen_bool(0.7) {
+            Some(discovered - days(r, 0.0, 14.0))
+        } else {
+            None
+        };
         let harm = category.is_harm();
         let urgent = harm || category == ReportCategory::SelfHarmRisk;
         let due_by = reported + TimeDelta::hours(if urgent { 24 } else { 72 });
@@ -985,9 +1348,15 @@ impl<'a> Kid<'a> {
         let status = if age_days < 1.0 {
             pick(r, &[(S::Reported, 70), (S::Acknowledged, 30)])
         } else if age_days < 7.0 {
-            pick(r, &[(S::Reported, 10), (S::Acknowledged, 30), (S::Handling, 60)])
+            pick(
+                r,
+                &[(S::Reported, 10), (S::Acknowledged, 30), (S::Handling, 60)],
+            )
         } else if age_days < 60.0 {
-            pick(r, &[(S::Acknowledged, 5), (S::Handling, 55), (S::Closed, 40)])
+            pick(
+                r,
+                &[(S::Acknowledged, 5), (S::Handling, 55), (S::Closed, 40)],
+            )
         } else {
             pick(r, &[(S::Handling, 15), (S::Closed, 85)])
         };
@@ -1005,7 +1374,11 @@ impl<'a> Kid<'a> {
             vec!["CIVIL_AFFAIRS"]
         };
         let police_ref = if harm {
-            Some(format!("桂公({})受案〔2026〕{:05}号", city.short, r.gen_range(1..99_999)))
+            Some(format!(
+                "桂公({})受案〔2026〕{:05}号",
+                city.short,
+                r.gen_range(1..99_999)
+            ))
         } else {
             None
         };
@@ -1023,16 +1396,37 @@ impl<'a> Kid<'a> {
         }
         let laid = lay_out(reported, &path);
         let id = self.uuid();
-        let handler = if agency == Agency::Education { reporter.clone() } else { self.officer.clone() };
-        let mut meta = Meta::new(id, reported, &reporter, agency, org);
+        let handler = if agency == Agency::Education {
+            reporter.clone()
+        } else {
+            self.officer.clone()
+        };
+        let mut meta = Meta::after(self.registered, id, reported, &reporter, agency, org);
         let mut prev: Option<S> = None;
         for (s, t) in &laid {
-            let actor = if *s == S::Reported { reporter.clone() } else { handler.clone() };
+            let actor = if *s == S::Reported {
+                reporter.clone()
+            } else {
+                handler.clone()
+            };
             meta = meta.touched(*t, &actor);
-            self.transition("Report", id, prev.map(|p| p.as_str()), s.as_str(), *t, &actor, org, None);
+            self.transition(
+                "Report",
+                id,
+                prev.map(|p| p.as_str()),
+                s.as_str(),
+                *t,
+                &actor,
+                org,
+                None,
+            );
             prev = Some(*s);
         }
-        let child_id = if anonymous && self.r.gen_bool(0.5) { None } else { Some(self.id) };
+        let child_id = if anonymous && self.r.gen_bool(0.5) {
+            None
+        } else {
+            Some(self.id)
+        };
         let description = text::report_description(&mut self.r, category.as_str()).to_owned();
         self.b.reports.push(record!(report::Model, meta, {
             child_id: child_id,
@@ -1056,7 +1450,14 @@ impl<'a> Kid<'a> {
             let sid = self.uuid();
             let minutes = self.r.gen_range(10..50);
             let summary = text::any(&mut self.r, text::HOTLINE_SUMMARIES).to_owned();
-            let meta = Meta::new(sid, reported, &reporter, Agency::YouthLeague, org);
+            let meta = Meta::after(
+                self.registered,
+                sid,
+                reported,
+                &reporter,
+                Agency::YouthLeague,
+                org,
+            );
             self.b.services.push(record!(service_record::Model, meta, {
                 child_id: child_id,
                 kind: ServiceKind::Hotline12355,
@@ -1069,16 +1470,28 @@ impl<'a> Kid<'a> {
                 summary: Some(summary),
             }));
         }
-        if status == S::Reported && due_by < now() {
-            let msg = format!("报告已超过处理时限（{}）仍未受理", due_by.format("%Y-%m-%d %H:%M"));
-            self.flag(FlagKind::ReportOverdue, &msg, due_by, None, agency, org, format!("report:{id}"));
-        }
         if child_id.is_some() {
-            self.reports.push(ReportFacts { id, category, discovered, reported, status });
+            self.reports.push(ReportFacts {
+                id,
+                category,
+                discovered,
+                reported,
+            });
         }
-        if harm && matches!(category, ReportCategory::Abuse | ReportCategory::SexualAbuse | ReportCategory::DomesticViolence | ReportCategory::Neglect)
+        if harm
+            && matches!(
+                category,
+                ReportCategory::Abuse
+                    | ReportCategory::SexualAbuse
+                    | ReportCategory::DomesticViolence
+                    | ReportCategory::Neglect
+            )
         {
-            let p = if category == ReportCategory::Neglect { 0.2 } else { 0.7 };
+            let p = if category == ReportCategory::Neglect {
+                0.2
+            } else {
+                0.7
+            };
             if child_id.is_some() && status != S::Reported && self.r.gen_bool(p) {
                 self.victim_aid(id, reported, status == S::Closed);
             }
@@ -1093,9 +1506,21 @@ impl<'a> Kid<'a> {
         let org = county.womens_federation;
         let opened = cap(reported + days(&mut self.r, 1.0, 5.0));
         let status = if report_closed {
-            pick(&mut self.r, &[(VictimAidStatus::Closed, 60), (VictimAidStatus::InService, 40)])
+            pick(
+                &mut self.r,
+                &[
+                    (VictimAidStatus::Closed, 60),
+                    (VictimAidStatus::InService, 40),
+                ],
+            )
         } else {
-            pick(&mut self.r, &[(VictimAidStatus::Open, 40), (VictimAidStatus::InService, 60)])
+            pick(
+                &mut self.r,
+                &[
+                    (VictimAidStatus::Open, 40),
+                    (VictimAidStatus::InService, 60),
+                ],
+            )
         };
         let mut services = vec!["COUNSELING"];
         for s in ["FAMILY_EDUCATION_GUIDANCE", "LEGAL_AID", "MATERIAL_AID"] {
@@ -1104,12 +1529,23 @@ impl<'a> Kid<'a> {
             }
         }
         let case_ref = if self.r.gen_bool(0.6) {
-            Some(format!("{}检未检〔2026〕{}号", city.short, self.r.gen_range(1..400)))
+            Some(format!(
+                "{}检未检〔2026〕{}号",
+                city.short,
+                self.r.gen_range(1..400)
+            ))
         } else {
             None
         };
         let id = self.uuid();
-        let mut meta = Meta::new(id, opened, &worker, Agency::WomensFederation, org);
+        let mut meta = Meta::after(
+            self.registered,
+            id,
+            opened,
+            &worker,
+            Agency::WomensFederation,
+            org,
+        );
         if status != VictimAidStatus::Open {
             let t = cap(opened + days(&mut self.r, 1.0, 10.0));
             meta = meta.touched(t, &worker);
@@ -1117,7 +1553,14 @@ impl<'a> Kid<'a> {
                 let sid = self.uuid();
                 let at = cap(t + days(&mut self.r, 0.0, 5.0) + TimeDelta::days(7 * k));
                 let summary = text::any(&mut self.r, text::COUNSELING_SUMMARIES).to_owned();
-                let smeta = Meta::new(sid, at, &worker, Agency::WomensFederation, org);
+                let smeta = Meta::after(
+                    self.registered,
+                    sid,
+                    at,
+                    &worker,
+                    Agency::WomensFederation,
+                    org,
+                );
                 self.b.services.push(record!(service_record::Model, smeta, {
                     child_id: Some(self.id),
                     kind: ServiceKind::Counseling,
@@ -1150,128 +1593,223 @@ impl<'a> Kid<'a> {
                 let (at, school, short) = (s.at, s.school, s.short.clone());
                 if self.chance(0.85) {
                     let occurred = cap(at + hours(&mut self.r, 0.5, 30.0));
-                    self.crisis_event(CrisisTrigger::Screening, occurred, Agency::Education, school, &format!("counselor-{short}"));
+                    self.crisis_event(
+                        CrisisTrigger::Screening,
+                        occurred,
+                        Agency::Education,
+                        school,
+                        &format!("counselor-{short}"),
+                    );
                 }
             }
         }
-        let self_harm: Vec<DateTime<Utc>> =
-            self.reports.iter().filter(|r| r.category == ReportCategory::SelfHarmRisk).map(|r| r.discovered).collect();
+        let self_harm: Vec<DateTime<Utc>> = self
+            .reports
+            .iter()
+            .filter(|r| r.category == ReportCategory::SelfHarmRisk)
+            .map(|r| r.discovered)
+            .collect();
         for discovered in self_harm {
             if self.chance(0.5) {
                 let occurred = cap(discovered + hours(&mut self.r, 0.0, 2.0));
                 let officer = self.officer.clone();
-                self.crisis_event(CrisisTrigger::Report, occurred, Agency::CivilAffairs, self.ca_office, &officer);
+                self.crisis_event(
+                    CrisisTrigger::Report,
+                    occurred,
+                    Agency::CivilAffairs,
+                    self.ca_office,
+                    &officer,
+                );
             }
         }
     }
 
-    fn crisis_event(&mut self, trigger: CrisisTrigger, occurred: DateTime<Utc>, agency: Agency, org: Uuid, by: &str) {
+    fn crisis_event(
+        &mut self,
+        trigger: CrisisTrigger,
+        occurred: DateTime<Utc>,
+        agency: Agency,
+        org: Uuid,
+        by: &str,
+    ) {
+        let occurred = occurred.max(self.registered + TimeDelta::hours(1));
         let r = &mut self.r;
         let first = occurred + hours(r, 1.0, 30.0);
         let first_response = (first < now()).then_some(first);
         let informed = occurred + hours(r, 0.5, 6.0);
         let guardian_informed = (informed < now()).then_some(informed);
-        let resolved = first_response.map(|f| f + days(r, 2.0, 20.0)).filter(|t| *t < now() && r.gen_bool(0.8));
+        let resolved = first_response
+            .map(|f| f + days(r, 2.0, 20.0))
+            .filter(|t| *t < now() && r.gen_bool(0.8));
         let emergency = r.gen_bool(0.15);
         let safety = text::any(r, text::SAFETY_MEASURES).to_owned();
         let notes = text::any(r, text::CRISIS_NOTES).to_owned();
         let id = self.uuid();
-        let mut meta = Meta::new(id, occurred, by, agency, org);
-        for t in [first_response, guardian_informed, resolved].into_iter().flatten() {
+        let mut meta = Meta::after(self.registered, id, occurred, by, agency, org);
+        for t in [first_response, guardian_informed, resolved]
+            .into_iter()
+            .flatten()
+        {
             meta = meta.touched(t, by);
         }
-        self.b.crisis_events.push(record!(crisis_event::Model, meta, {
-            child_id: self.id,
-            trigger: trigger,
-            risk_level: RiskLevel::Red,
-            occurred_at: occurred,
-            first_response_at: first_response,
-            resolved_at: resolved,
-            guardian_informed_at: guardian_informed,
-            safety_measures: Some(safety),
-            emergency_services_called: emergency,
-            urgent_referral_id: None,
-            notes: Some(notes),
-        }));
+        self.b
+            .crisis_events
+            .push(record!(crisis_event::Model, meta, {
+                child_id: self.id,
+                trigger: trigger,
+                risk_level: RiskLevel::Red,
+                occurred_at: occurred,
+                first_response_at: first_response,
+                resolved_at: resolved,
+                guardian_informed_at: guardian_informed,
+                safety_measures: Some(safety),
+                emergency_services_called: emergency,
+                urgent_referral_id: None,
+                notes: Some(notes),
+            }));
         self.crisis.push((self.b.crisis_events.len() - 1, occurred));
     }
 
+    /// The current risk level as the write path keeps it: the latest screening or crisis event,
+    /// except that lowering ORANGE/RED takes effect only with the care-plan approver's review
+    /// (a `ChildRisk` transition), which most, not all, recovered children have had.
     fn derive_risk(&mut self) {
-        let mut latest: Option<(RiskLevel, DateTime<Utc>, String)> = None;
-        for s in &self.screenings {
-            if latest.as_ref().is_none_or(|(_, t, _)| s.at >= *t) {
-                latest = Some((s.level, s.at, format!("counselor-{}", s.short)));
-            }
-        }
+        // (time, level, who, from last year's screening)
+        let mut events: Vec<(DateTime<Utc>, RiskLevel, String, bool)> = self
+            .screenings
+            .iter()
+            .map(|s| {
+                (
+                    s.at,
+                    s.level,
+                    format!("counselor-{}", s.short),
+                    s.year == 2025,
+                )
+            })
+            .collect();
         for (k, at) in &self.crisis {
-            if latest.as_ref().is_none_or(|(_, t, _)| *at >= *t) {
-                latest = Some((RiskLevel::Red, *at, self.b.crisis_events[*k].created_by.clone()));
+            events.push((
+                *at,
+                RiskLevel::Red,
+                self.b.crisis_events[*k].created_by.clone(),
+                false,
+            ));
+        }
+        events.sort_by_key(|e| e.0);
+        let mut current: Option<(RiskLevel, DateTime<Utc>, String, bool)> = None;
+        for (i, (t, level, by, last_year)) in events.iter().enumerate() {
+            match &current {
+                Some((cur, _, _, from_last_year)) if high(*cur) && rank(*level) < rank(*cur) => {
+                    // Lowering: the approver of last year's plan reviews it, usually.
+                    let Some(school) = self.school_2025.clone().filter(|_| *from_last_year) else {
+                        continue;
+                    };
+                    // (RED to ORANGE stays RED under the plan until it is reviewed with it.)
+                    if high(*level) || !self.chance(0.85) {
+                        continue;
+                    }
+                    let next = events.get(i + 1).map_or(now(), |e| e.0);
+                    let review =
+                        cap(*t + days(&mut self.r, 1.0, 14.0)).min(next - TimeDelta::minutes(1));
+                    if review <= *t {
+                        continue;
+                    }
+                    let approver = format!("principal-{}", school.short);
+                    let from = cur.as_str();
+                    let note = Some("复评结果下降，经方案审批人复核后调整风险等级");
+                    self.transition(
+                        "ChildRisk",
+                        self.id,
+                        Some(from),
+                        level.as_str(),
+                        review,
+                        &approver,
+                        school.id,
+                        note,
+                    );
+                    self.risk_review = Some(review);
+                    current = Some((*level, review, approver, false));
+                }
+                _ => current = Some((*level, *t, by.clone(), *last_year)),
             }
         }
-        if let Some((_, at, by)) = &latest {
+        if let Some((_, at, by, _)) = &current {
             let (at, by) = (*at, by.clone());
             self.touch(at, &by);
         }
-        self.current = latest;
+        self.current = current.map(|(l, t, by, _)| (l, t, by));
     }
 
     // ---------------------------------------------------------------- care plans
 
     fn plans(&mut self) {
-        let Some((level, since, _)) = self.current.clone() else { return };
+        let Some((level, since, _)) = self.current.clone() else {
+            return;
+        };
         if high(level) {
-            let trigger_screening =
-                self.latest_screening().filter(|s| high(s.level) && s.at <= since + TimeDelta::days(3)).map(|s| s.id);
+            let trigger_screening = self
+                .screenings
+                .iter()
+                .filter(|s| high(s.level) && s.at <= since + TimeDelta::days(3))
+                .max_by_key(|s| s.at)
+                .map(|s| s.id);
             let trigger_report = if trigger_screening.is_none() {
                 self.reports.iter().max_by_key(|r| r.reported).map(|r| r.id)
             } else {
                 None
             };
-            let none = if level == RiskLevel::Red && !self.crisis.is_empty() { 6 } else { 12 };
+            let none = if level == RiskLevel::Red && !self.crisis.is_empty() {
+                6
+            } else {
+                12
+            };
             use CarePlanStatus as P;
             let status = pick(
                 &mut self.r,
-                &[(Some(P::Active), 62), (Some(P::ReviewDue), 10), (Some(P::Draft), 7), (Some(P::Submitted), 7), (Some(P::Returned), 2), (None, none)],
+                &[
+                    (Some(P::Active), 62),
+                    (Some(P::ReviewDue), 10),
+                    (Some(P::Draft), 7),
+                    (Some(P::Submitted), 7),
+                    (Some(P::Returned), 2),
+                    (None, none),
+                ],
             );
             if let Some(status) = status {
                 let created = cap(since + hours(&mut self.r, 4.0, 72.0));
-                let (id, status, approved) = self.plan(level, status, created, trigger_screening, trigger_report, false);
+                let (id, status, approved) = self.plan(
+                    level,
+                    status,
+                    created,
+                    trigger_screening,
+                    trigger_report,
+                    None,
+                );
                 if matches!(status, P::Active | P::ReviewDue) {
-                    self.active_plan = Some(id);
-                    // The system had flagged the RED child until the plan was approved.
-                    let due = since + TimeDelta::hours(24);
-                    if let Some(approved) = approved.filter(|a| level == RiskLevel::Red && *a > due) {
-                        if self.chance(0.5) {
-                            let (agency, org) = self.plan_owner();
-                            let msg = "红色预警儿童尚无生效的关爱方案";
-                            let resolved = Some((approved, "关爱方案已审批生效"));
-                            self.flag(FlagKind::RedWithoutPlan, msg, due, resolved, agency, org, format!("child:{}:red", self.id));
-                        }
-                    }
+                    self.active_plan = Some((id, approved));
                 }
-            }
-            if level == RiskLevel::Red && self.active_plan.is_none() {
-                let msg = "红色预警儿童尚无生效的关爱方案";
-                let at = cap(since + TimeDelta::hours(24));
-                let (agency, org) = self.plan_owner();
-                self.flag(FlagKind::RedWithoutPlan, msg, at, None, agency, org, format!("child:{}:red", self.id));
             }
         }
         // Last year's plan for those who were ORANGE/RED then and are not now.
-        let old = self.screenings.iter().find(|s| s.year == 2025 && high(s.level)).map(|s| (s.id, s.at, s.level));
+        let old = self
+            .screenings
+            .iter()
+            .find(|s| s.year == 2025 && high(s.level))
+            .map(|s| (s.id, s.at, s.level));
         if let Some((sid, at, old_level)) = old {
             if !high(level) {
-                let status = if self.chance(0.8) { CarePlanStatus::Completed } else { CarePlanStatus::Closed };
+                let status = if self.chance(0.8) {
+                    CarePlanStatus::Completed
+                } else {
+                    CarePlanStatus::Closed
+                };
+                // Completed once the approver had reviewed the lower result.
                 let created = at + hours(&mut self.r, 4.0, 72.0);
-                self.plan(old_level, status, created, Some(sid), None, true);
+                let finish = self
+                    .risk_review
+                    .map(|t| cap(t + days(&mut self.r, 1.0, 14.0)));
+                self.plan(old_level, status, created, Some(sid), None, finish);
             }
-        }
-    }
-
-    fn plan_owner(&self) -> (Agency, Uuid) {
-        match &self.enrollment {
-            Some(e) => (Agency::Education, e.school.id),
-            None => (Agency::CivilAffairs, self.ca_office),
         }
     }
 
@@ -1283,10 +1821,19 @@ impl<'a> Kid<'a> {
         created: DateTime<Utc>,
         trigger_screening: Option<Uuid>,
         trigger_report: Option<Uuid>,
-        historic: bool,
+        finish: Option<DateTime<Utc>>,
     ) -> (Uuid, CarePlanStatus, Option<DateTime<Utc>>) {
+        let historic = finish.is_some();
         use CarePlanStatus as P;
-        let school = if historic { self.school_2025.clone() } else { self.enrollment.as_ref().map(|e| e.school.clone()) };
+        let created = created.max(self.registered + TimeDelta::hours(2));
+        let school = if historic {
+            self.school_2025.clone()
+        } else {
+            self.enrollment.as_ref().map(|e| e.school.clone())
+        };
+        // Community plans: children out of school, cases raised by a report, and some others.
+        let community = !historic && (trigger_report.is_some() || self.chance(0.15));
+        let school = if community { None } else { school };
         let (kind, org, agency, lead, approver) = match &school {
             Some(s) => (
                 CarePlanKind::SchoolOneStudentOnePlan,
@@ -1295,13 +1842,21 @@ impl<'a> Kid<'a> {
                 format!("counselor-{}", s.short),
                 format!("principal-{}", s.short),
             ),
-            None => (CarePlanKind::Community, self.ca_office, Agency::CivilAffairs, self.director.clone(), format!("ca-chief-{}", self.county6)),
+            None => (
+                CarePlanKind::Community,
+                self.ca_office,
+                Agency::CivilAffairs,
+                self.director.clone(),
+                format!("ca-chief-{}", self.county6),
+            ),
         };
         let r = &mut self.r;
         let submitted = created + hours(r, 2.0, 48.0);
         let approved = submitted + hours(r, 2.0, if level == RiskLevel::Red { 24.0 } else { 96.0 });
         let period = if level == RiskLevel::Red { 30 } else { 60 };
-        if matches!(status, P::Active | P::ReviewDue | P::Completed | P::Closed) && approved >= now() {
+        if matches!(status, P::Active | P::ReviewDue | P::Completed | P::Closed)
+            && approved >= now()
+        {
             status = P::Submitted;
         }
         if matches!(status, P::Submitted | P::Returned) && submitted >= now() {
@@ -1329,43 +1884,83 @@ impl<'a> Kid<'a> {
             review_due = Some(due);
         }
         if matches!(status, P::Completed | P::Closed) {
-            let end = cap(approved + days(r, 60.0, 200.0)).min(at(date(2026, 8, 31), 120)).max(approved + TimeDelta::days(7));
-            finished = Some(cap(end));
+            let end = finish.unwrap_or_else(|| cap(approved + days(r, 60.0, 200.0)));
+            finished = Some(cap(end.max(approved + TimeDelta::days(7))));
             review_due = Some(approved.date_naive() + chrono::Days::new(period));
         }
-        let goals =
-            if level == RiskLevel::Red { text::any(r, text::GOALS_RED) } else { text::any(r, text::GOALS_ORANGE) }.to_owned();
+        let goals = if level == RiskLevel::Red {
+            text::any(r, text::GOALS_RED)
+        } else {
+            text::any(r, text::GOALS_ORANGE)
+        }
+        .to_owned();
         let id = self.uuid();
 
         // Workflow history.
-        let mut steps: Vec<(Option<P>, P, DateTime<Utc>, String, Option<&str>)> =
-            vec![(None, P::Draft, created, lead.clone(), None)];
+        let mut steps: Vec<PlanStep> = vec![(None, P::Draft, created, lead.clone(), None)];
         if status != P::Draft {
             steps.push((Some(P::Draft), P::Submitted, submitted, lead.clone(), None));
         }
         if status == P::Returned {
-            steps.push((Some(P::Submitted), P::Returned, approved, approver.clone(), Some("请补充家庭层面的干预措施")));
+            steps.push((
+                Some(P::Submitted),
+                P::Returned,
+                approved,
+                approver.clone(),
+                Some("请补充家庭层面的干预措施"),
+            ));
         }
         if matches!(status, P::Active | P::ReviewDue | P::Completed | P::Closed) {
-            steps.push((Some(P::Submitted), P::Active, approved, approver.clone(), None));
+            steps.push((
+                Some(P::Submitted),
+                P::Active,
+                approved,
+                approver.clone(),
+                None,
+            ));
         }
         for d in &reviewed {
             let t = office_hours(&mut self.r, *d);
-            steps.push((Some(P::Active), P::Active, cap(t), approver.clone(), Some("定期评估：维持方案")));
+            steps.push((
+                Some(P::Active),
+                P::Active,
+                cap(t),
+                approver.clone(),
+                Some("定期评估：维持方案"),
+            ));
         }
         if status == P::ReviewDue {
             if let Some(d) = review_due {
-                steps.push((Some(P::Active), P::ReviewDue, at(d, 0), "system".to_owned(), Some("方案评估到期")));
+                steps.push((
+                    Some(P::Active),
+                    P::ReviewDue,
+                    at(d, 0),
+                    "system".to_owned(),
+                    Some("方案评估到期"),
+                ));
             }
         }
         if let Some(end) = finished {
-            let note = if status == P::Completed { "目标达成，方案结束" } else { "儿童转学，方案关闭" };
+            let note = if status == P::Completed {
+                "目标达成，方案结束"
+            } else {
+                "儿童转学，方案关闭"
+            };
             steps.push((Some(P::Active), status, end, lead.clone(), Some(note)));
         }
-        let mut meta = Meta::new(id, created, &lead, agency, org);
+        let mut meta = Meta::after(self.registered, id, created, &lead, agency, org);
         for (from, to, t, actor, note) in &steps {
             meta = meta.touched(*t, actor);
-            self.transition("CarePlan", id, from.map(|f| f.as_str()), to.as_str(), *t, actor, org, *note);
+            self.transition(
+                "CarePlan",
+                id,
+                from.map(|f| f.as_str()),
+                to.as_str(),
+                *t,
+                actor,
+                org,
+                *note,
+            );
         }
         let is_approved = matches!(status, P::Active | P::ReviewDue | P::Completed | P::Closed);
         self.b.care_plans.push(record!(care_plan::Model, meta, {
@@ -1390,17 +1985,30 @@ impl<'a> Kid<'a> {
         let base = if is_approved { approved } else { created };
         for position in 1..=n {
             let r = &mut self.r;
-            let (action, agency, worker) = if kind == CarePlanKind::SchoolOneStudentOnePlan && r.gen_bool(0.7) {
-                let worker = match (r.gen_range(0..3), &self.enrollment) {
-                    (0, Some(e)) if !historic => e.head_teacher.clone(),
-                    _ => lead.clone(),
+            let (action, agency, worker) =
+                if kind == CarePlanKind::SchoolOneStudentOnePlan && r.gen_bool(0.7) {
+                    let worker = match (r.gen_range(0..3), &self.enrollment) {
+                        (0, Some(e)) if !historic => e.head_teacher.clone(),
+                        _ => lead.clone(),
+                    };
+                    (
+                        text::any(r, text::SCHOOL_ACTIONS),
+                        Agency::Education,
+                        worker,
+                    )
+                } else if r.gen_bool(0.25) {
+                    (
+                        "家庭教育指导",
+                        Agency::WomensFederation,
+                        format!("wf-worker-{}-{}", self.county6, r.gen_range(1..=3)),
+                    )
+                } else {
+                    (
+                        text::any(r, text::COMMUNITY_ACTIONS),
+                        Agency::CivilAffairs,
+                        self.director.clone(),
+                    )
                 };
-                (text::any(r, text::SCHOOL_ACTIONS), Agency::Education, worker)
-            } else if r.gen_bool(0.25) {
-                ("家庭教育指导", Agency::WomensFederation, format!("wf-worker-{}-{}", self.county6, r.gen_range(1..=3)))
-            } else {
-                (text::any(r, text::COMMUNITY_ACTIONS), Agency::CivilAffairs, self.director.clone())
-            };
             let due = base.date_naive() + chrono::Days::new(r.gen_range(14..90));
             let done = if is_approved && due < today() && r.gen_bool(0.75) {
                 let early = chrono::Days::new(r.gen_range(0..7));
@@ -1434,7 +2042,7 @@ impl<'a> Kid<'a> {
                 let sid = self.uuid();
                 let summary = text::any(&mut self.r, text::COUNSELING_SUMMARIES).to_owned();
                 let minutes = self.r.gen_range(30..=60);
-                let smeta = Meta::new(sid, t, &lead, agency, org);
+                let smeta = Meta::after(self.registered, sid, t, &lead, agency, org);
                 self.b.services.push(record!(service_record::Model, smeta, {
                     child_id: Some(self.id),
                     kind: ServiceKind::Counseling,
@@ -1448,7 +2056,7 @@ impl<'a> Kid<'a> {
                 }));
                 let vid = self.uuid();
                 let obs = text::any(&mut self.r, text::TALK_OBSERVATIONS).to_owned();
-                let vmeta = Meta::new(vid, t, &lead, agency, org);
+                let vmeta = Meta::after(self.registered, vid, t, &lead, agency, org);
                 self.b.visits.push(record!(visit::Model, vmeta, {
                     child_id: self.id,
                     kind: VisitKind::Talk,
@@ -1478,38 +2086,56 @@ impl<'a> Kid<'a> {
             };
             if p > 0.0 && self.chance(p) {
                 let urgent = level == RiskLevel::Red;
-                let t0 = since + if urgent { hours(&mut self.r, 1.0, 20.0) } else { days(&mut self.r, 1.0, 10.0) };
-                let t0 = t0.min(now() - TimeDelta::hours(1)).max(since);
+                let t0 = since
+                    + if urgent {
+                        hours(&mut self.r, 1.0, 20.0)
+                    } else {
+                        days(&mut self.r, 1.0, 40.0)
+                    };
+                let t0 = t0
+                    .min(now() - TimeDelta::hours(1))
+                    .max(since)
+                    .max(self.registered + TimeDelta::hours(2));
                 let reason = self.up_reason(level);
-                self.up_referral(urgent, t0, reason);
+                self.up_referral(urgent, t0, reason, false);
             }
         }
         // Last year's referral of a child who was ORANGE/RED then and recovered.
-        let old = self.screenings.iter().find(|s| s.year == 2025 && high(s.level)).map(|s| (s.at, s.level));
+        let old = self
+            .screenings
+            .iter()
+            .find(|s| s.year == 2025 && high(s.level))
+            .map(|s| (s.at, s.level));
         let now_level = self.current.as_ref().map(|(l, _, _)| *l);
         if let (Some((at, old_level)), Some(level)) = (old, now_level) {
             if !high(level) && self.chance(0.3) {
                 let urgent = old_level == RiskLevel::Red;
-                let t0 = at + days(&mut self.r, 1.0, 10.0);
+                let t0 =
+                    (at + days(&mut self.r, 1.0, 10.0)).max(self.registered + TimeDelta::hours(2));
                 let reason = self.up_reason(old_level);
-                self.up_referral(urgent, t0, reason);
+                self.up_referral(urgent, t0, reason, true);
             }
         }
     }
 
     fn up_reason(&mut self, level: RiskLevel) -> String {
-        let s = self.latest_screening().map(|s| (s.instrument, s.score, s.year));
+        let s = self
+            .latest_screening()
+            .map(|s| (s.instrument, s.score, s.year));
         match s {
             Some((inst, score, year)) => format!(
                 "{year}学年心理测评（{}）得分{score}，风险等级{}，建议精神专科进一步评估与诊治。",
                 inst.as_str(),
                 level.as_str()
             ),
-            None => format!("发现报告提示自伤风险，风险等级{}，建议精神专科紧急评估。", level.as_str()),
+            None => format!(
+                "发现报告提示自伤风险，风险等级{}，建议精神专科紧急评估。",
+                level.as_str()
+            ),
         }
     }
 
-    fn pick_up_status(&mut self, t0: DateTime<Utc>) -> ReferralStatus {
+    fn pick_up_status(&mut self, t0: DateTime<Utc>, historic: bool) -> ReferralStatus {
         use ReferralStatus as S;
         let n = self.shared.up_referrals;
         self.shared.up_referrals += 1;
@@ -1517,8 +2143,24 @@ impl<'a> Kid<'a> {
             return *s;
         }
         let age = (now() - t0).num_hours() as f64 / 24.0;
-        let weights: &[(S, u32)] = if age < 3.0 {
-            &[(S::Draft, 15), (S::Sent, 35), (S::Received, 25), (S::Accepted, 15), (S::Revoked, 5), (S::Rejected, 5)]
+        let weights: &[(S, u32)] = if historic {
+            // Last year's referrals of children who have recovered are over.
+            &[
+                (S::Completed, 35),
+                (S::Closed, 45),
+                (S::Rejected, 8),
+                (S::Failed, 8),
+                (S::Revoked, 4),
+            ]
+        } else if age < 3.0 {
+            &[
+                (S::Draft, 15),
+                (S::Sent, 35),
+                (S::Received, 25),
+                (S::Accepted, 15),
+                (S::Revoked, 5),
+                (S::Rejected, 5),
+            ]
         } else if age < 14.0 {
             &[
                 (S::Draft, 3),
@@ -1544,7 +2186,15 @@ impl<'a> Kid<'a> {
                 (S::Revoked, 2),
             ]
         } else {
-            &[(S::Accepted, 2), (S::InService, 25), (S::Completed, 35), (S::Closed, 25), (S::Rejected, 6), (S::Failed, 6), (S::Revoked, 1)]
+            &[
+                (S::Accepted, 1),
+                (S::InService, 15),
+                (S::Completed, 38),
+                (S::Closed, 30),
+                (S::Rejected, 7),
+                (S::Failed, 8),
+                (S::Revoked, 1),
+            ]
         };
         pick(&mut self.r, weights)
     }
@@ -1558,17 +2208,46 @@ impl<'a> Kid<'a> {
         }
         let age = (now() - t0).num_hours() as f64 / 24.0;
         let weights: &[(S, u32)] = if age < 7.0 {
-            &[(S::Draft, 5), (S::Sent, 30), (S::Received, 25), (S::Accepted, 25), (S::InService, 10), (S::Rejected, 3), (S::Revoked, 2)]
+            &[
+                (S::Draft, 5),
+                (S::Sent, 30),
+                (S::Received, 25),
+                (S::Accepted, 25),
+                (S::InService, 10),
+                (S::Rejected, 3),
+                (S::Revoked, 2),
+            ]
         } else if age < 30.0 {
-            &[(S::Received, 5), (S::Accepted, 15), (S::InService, 40), (S::Completed, 30), (S::Rejected, 4), (S::Failed, 4), (S::Revoked, 2)]
+            &[
+                (S::Received, 5),
+                (S::Accepted, 15),
+                (S::InService, 40),
+                (S::Completed, 30),
+                (S::Rejected, 4),
+                (S::Failed, 4),
+                (S::Revoked, 2),
+            ]
         } else {
-            &[(S::InService, 15), (S::Completed, 40), (S::Closed, 35), (S::Rejected, 3), (S::Failed, 6), (S::Revoked, 1)]
+            &[
+                (S::InService, 15),
+                (S::Completed, 40),
+                (S::Closed, 35),
+                (S::Rejected, 3),
+                (S::Failed, 6),
+                (S::Revoked, 1),
+            ]
         };
         pick(&mut self.r, weights)
     }
 
     /// The stages up to `status` with the gap before each.
-    fn referral_path(&mut self, status: ReferralStatus, urgent: bool, treatment: Option<bool>, down: bool) -> Path<ReferralStatus> {
+    fn referral_path(
+        &mut self,
+        status: ReferralStatus,
+        urgent: bool,
+        treatment: Option<bool>,
+        down: bool,
+    ) -> Path<ReferralStatus> {
         use ReferralStatus as S;
         let r = &mut self.r;
         let mut stages = vec![S::Draft];
@@ -1578,9 +2257,31 @@ impl<'a> Kid<'a> {
             S::Sent => through(&mut stages, &[S::Sent]),
             S::Received => through(&mut stages, &[S::Sent, S::Received]),
             S::Accepted => through(&mut stages, &[S::Sent, S::Received, S::Accepted]),
-            S::InService => through(&mut stages, &[S::Sent, S::Received, S::Accepted, S::InService]),
-            S::Completed => through(&mut stages, &[S::Sent, S::Received, S::Accepted, S::InService, S::Completed]),
-            S::Closed => through(&mut stages, &[S::Sent, S::Received, S::Accepted, S::InService, S::Completed, S::Closed]),
+            S::InService => through(
+                &mut stages,
+                &[S::Sent, S::Received, S::Accepted, S::InService],
+            ),
+            S::Completed => through(
+                &mut stages,
+                &[
+                    S::Sent,
+                    S::Received,
+                    S::Accepted,
+                    S::InService,
+                    S::Completed,
+                ],
+            ),
+            S::Closed => through(
+                &mut stages,
+                &[
+                    S::Sent,
+                    S::Received,
+                    S::Accepted,
+                    S::InService,
+                    S::Completed,
+                    S::Closed,
+                ],
+            ),
             S::Rejected => through(&mut stages, &[S::Sent, S::Received, S::Rejected]),
             S::Failed => {
                 through(&mut stages, &[S::Sent, S::Received, S::Accepted]);
@@ -1631,17 +2332,31 @@ impl<'a> Kid<'a> {
             .collect()
     }
 
-    fn up_referral(&mut self, urgent: bool, t0: DateTime<Utc>, reason: String) {
+    fn up_referral(&mut self, urgent: bool, t0: DateTime<Utc>, reason: String, historic: bool) {
         use ReferralStatus as S;
         let w = self.w;
         let city = &w.cities[self.city];
         let (from_org, from_agency, sender) = match &self.enrollment {
-            Some(e) => (e.school.id, Agency::Education, format!("counselor-{}", e.school.short)),
+            Some(e) => (
+                e.school.id,
+                Agency::Education,
+                format!("counselor-{}", e.school.short),
+            ),
             None => (self.ca_office, Agency::CivilAffairs, self.officer.clone()),
         };
-        let receiver = format!("clinician-{:04}-{}", city.code / 100_000_000, self.r.gen_range(1..=6));
-        let parties = Parties { from_org, from_agency, sender, to_org: city.psych_hospital, receiver: receiver.clone() };
-        let status = self.pick_up_status(t0);
+        let receiver = format!(
+            "clinician-{:04}-{}",
+            city.code / 100_000_000,
+            self.r.gen_range(1..=6)
+        );
+        let parties = Parties {
+            from_org,
+            from_agency,
+            sender,
+            to_org: city.psych_hospital,
+            receiver: receiver.clone(),
+        };
+        let status = self.pick_up_status(t0, historic);
         let episode = match status {
             S::InService => self.chance(0.6),
             S::Completed => self.chance(0.55),
@@ -1654,6 +2369,9 @@ impl<'a> Kid<'a> {
         let episode_facts = if episode {
             let admitted = time_of(&laid, S::InService).unwrap_or(t0);
             let discharged = time_of(&laid, S::Completed);
+            // Nobody has been an inpatient for months: a long open episode is outpatient care.
+            let inpatient =
+                inpatient && (discharged.is_some() || now() - admitted < TimeDelta::days(45));
             Some(EpisodeFacts {
                 id: self.uuid(),
                 admitted,
@@ -1690,7 +2408,8 @@ impl<'a> Kid<'a> {
     }
 
     fn episode(&mut self, mut ep: EpisodeFacts, referral_id: Uuid) -> EpisodeFacts {
-        let victim = self.categories.contains(&DifficultyCategory::Victim) || !self.reports.is_empty();
+        let victim =
+            self.categories.contains(&DifficultyCategory::Victim) || !self.reports.is_empty();
         let r = &mut self.r;
         let diagnosis = if victim && r.gen_bool(0.5) {
             pick(r, &[("F43.1", 50), ("F43.2", 50)])
@@ -1726,29 +2445,51 @@ impl<'a> Kid<'a> {
                     Some(next),
                 )
             }
-            None => (None, None, None, if r.gen_bool(0.5) { Some(now() + days(r, 1.0, 14.0)) } else { None }),
+            None => (
+                None,
+                None,
+                None,
+                if r.gen_bool(0.5) {
+                    Some(now() + days(r, 1.0, 14.0))
+                } else {
+                    None
+                },
+            ),
         };
         ep.fit = fit;
-        let setting = if ep.inpatient { TreatmentSetting::Inpatient } else { TreatmentSetting::Outpatient };
-        let mut meta = Meta::new(ep.id, ep.admitted, &ep.clinician, Agency::Health, ep.hospital);
+        let setting = if ep.inpatient {
+            TreatmentSetting::Inpatient
+        } else {
+            TreatmentSetting::Outpatient
+        };
+        let mut meta = Meta::after(
+            self.registered,
+            ep.id,
+            ep.admitted,
+            &ep.clinician,
+            Agency::Health,
+            ep.hospital,
+        );
         if let Some(d) = ep.discharged {
             meta = meta.touched(d, &ep.clinician);
         }
-        self.b.episodes.push(record!(treatment_episode::Model, meta, {
-            child_id: self.id,
-            organization_id: ep.hospital,
-            setting: setting,
-            admitted_at: ep.admitted,
-            discharged_at: ep.discharged,
-            diagnosis_code: Some(diagnosis.to_owned()),
-            severe_mental_disorder: severe,
-            discharge_summary: summary,
-            clinician: Some(ep.clinician.clone()),
-            fit_to_return: fit,
-            follow_up_advice: advice,
-            next_appointment: next,
-            referral_id: Some(referral_id),
-        }));
+        self.b
+            .episodes
+            .push(record!(treatment_episode::Model, meta, {
+                child_id: self.id,
+                organization_id: ep.hospital,
+                setting: setting,
+                admitted_at: ep.admitted,
+                discharged_at: ep.discharged,
+                diagnosis_code: Some(diagnosis.to_owned()),
+                severe_mental_disorder: severe,
+                discharge_summary: summary,
+                clinician: Some(ep.clinician.clone()),
+                fit_to_return: fit,
+                follow_up_advice: advice,
+                next_appointment: next,
+                referral_id: Some(referral_id),
+            }));
         let clinician = ep.clinician.clone();
         self.touch(ep.admitted, &clinician);
         if let Some(d) = ep.discharged {
@@ -1773,7 +2514,9 @@ impl<'a> Kid<'a> {
     }
 
     fn after_discharge(&mut self, up_id: Uuid, ep: &EpisodeFacts) {
-        let Some(discharged) = ep.discharged else { return };
+        let Some(discharged) = ep.discharged else {
+            return;
+        };
         if self.chance(0.9) {
             self.down_referral(up_id, ep, discharged);
         }
@@ -1787,17 +2530,39 @@ impl<'a> Kid<'a> {
         let w = self.w;
         let county = &w.counties[self.county];
         let (to_org, receiver, to_agency) = match &self.enrollment {
-            Some(e) if self.r.gen_bool(0.5) => (e.school.id, format!("counselor-{}", e.school.short), Agency::Education),
-            _ => (county.health_center, format!("chc-doctor-{}-{}", self.county6, self.r.gen_range(1..=3)), Agency::Health),
+            Some(e) if self.r.gen_bool(0.5) => (
+                e.school.id,
+                format!("counselor-{}", e.school.short),
+                Agency::Education,
+            ),
+            _ => (
+                county.health_center,
+                format!("chc-doctor-{}-{}", self.county6, self.r.gen_range(1..=3)),
+                Agency::Health,
+            ),
         };
-        let parties =
-            Parties { from_org: ep.hospital, from_agency: Agency::Health, sender: ep.clinician.clone(), to_org, receiver: receiver.clone() };
+        let parties = Parties {
+            from_org: ep.hospital,
+            from_agency: Agency::Health,
+            sender: ep.clinician.clone(),
+            to_org,
+            receiver: receiver.clone(),
+        };
         let t0 = cap(discharged + hours(&mut self.r, 2.0, 48.0));
         let status = self.pick_down_status(t0);
         let path = self.referral_path(status, false, None, true);
         let laid = lay_out(t0, &path);
         let reason = "出院后下转：请按出院医嘱开展随访与复学支持。".to_owned();
-        let down_id = self.write_referral(ReferralDirection::Down, &parties, false, status, &laid, Some(parent), reason, None);
+        let down_id = self.write_referral(
+            ReferralDirection::Down,
+            &parties,
+            false,
+            status,
+            &laid,
+            Some(parent),
+            reason,
+            None,
+        );
 
         // The first post-discharge follow-up closes the loop.
         let due = discharged.date_naive() + chrono::Days::new(14);
@@ -1810,11 +2575,12 @@ impl<'a> Kid<'a> {
         if done.is_some() || matches!(status, S::Accepted | S::InService) {
             let vid = self.uuid();
             let created = in_service.or(time_of(&laid, S::Accepted)).unwrap_or(t0);
-            let mut meta = Meta::new(vid, created, &receiver, to_agency, to_org);
+            let mut meta = Meta::after(self.registered, vid, created, &receiver, to_agency, to_org);
             if let Some(d) = done {
                 meta = meta.touched(d, &receiver);
             }
-            let observations = done.map(|_| text::any(&mut self.r, text::FOLLOW_UP_OBSERVATIONS).to_owned());
+            let observations =
+                done.map(|_| text::any(&mut self.r, text::FOLLOW_UP_OBSERVATIONS).to_owned());
             self.b.visits.push(record!(visit::Model, meta, {
                 child_id: self.id,
                 kind: VisitKind::PostDischargeFollowUp,
@@ -1827,16 +2593,12 @@ impl<'a> Kid<'a> {
                 next_due: done.map(|d| d.date_naive() + chrono::Days::new(14)),
                 referral_id: Some(down_id),
             }));
-            if done.is_none() && due < today() && self.chance(0.6) {
-                let msg = format!("出院随访逾期（应于{due}前完成）");
-                self.flag(FlagKind::OverdueFollowUp, &msg, at(due, 0), None, to_agency, to_org, format!("visit:{vid}"));
-            }
             // Services of the receiving centre while in service.
             if let (Some(s), Agency::Health) = (in_service, to_agency) {
                 let t = cap(s + days(&mut self.r, 1.0, 7.0));
                 let sid = self.uuid();
                 let summary = text::any(&mut self.r, text::COUNSELING_SUMMARIES).to_owned();
-                let smeta = Meta::new(sid, t, &receiver, Agency::Health, to_org);
+                let smeta = Meta::after(self.registered, sid, t, &receiver, Agency::Health, to_org);
                 self.b.services.push(record!(service_record::Model, smeta, {
                     child_id: Some(self.id),
                     kind: ServiceKind::Counseling,
@@ -1870,11 +2632,15 @@ impl<'a> Kid<'a> {
         let created = laid.first().map_or(now(), |(_, t)| *t);
         let sent = time_of(laid, S::Sent);
         let responded = time_of(laid, S::Accepted).or(time_of(laid, S::Rejected));
-        let closed = [S::Closed, S::Rejected, S::Failed, S::Revoked].into_iter().find_map(|s| time_of(laid, s));
+        let closed = time_of(laid, S::Closed);
+        let ended = [S::Closed, S::Rejected, S::Failed, S::Revoked]
+            .into_iter()
+            .find_map(|s| time_of(laid, s));
         let sla = sent.map(|t| t + TimeDelta::hours(if urgent { 24 } else { 72 }));
-        let escalated = match (sla, responded) {
-            (Some(due), Some(resp)) => resp > due,
-            (Some(due), None) => closed.unwrap_or(now()) > due,
+        // Escalated while unanswered past the SLA; an answer clears it.
+        let escalated = match (status, sla) {
+            (S::Sent | S::Received, Some(due)) => now() > due,
+            (S::Revoked, Some(due)) => time_of(laid, S::Revoked).is_some_and(|t| t > due),
             _ => false,
         };
         let r = &mut self.r;
@@ -1886,15 +2652,27 @@ impl<'a> Kid<'a> {
             }
             .to_owned()
         });
-        let rejection = time_of(laid, S::Rejected).map(|_| text::any(r, text::REJECTION_REASONS).to_owned());
+        let rejection =
+            time_of(laid, S::Rejected).map(|_| text::any(r, text::REJECTION_REASONS).to_owned());
         let failure = text::any(r, text::FAILURE_NOTES);
         let revoke = text::any(r, text::REVOKE_NOTES);
 
-        let mut meta = Meta::new(id, created, &p.sender, p.from_agency, p.from_org);
+        let mut meta = Meta::after(
+            self.registered,
+            id,
+            created,
+            &p.sender,
+            p.from_agency,
+            p.from_org,
+        );
         let mut prev: Option<S> = None;
         for (s, t) in laid {
             let sender_side = matches!(s, S::Draft | S::Sent | S::Revoked | S::Closed);
-            let (actor, org) = if sender_side { (&p.sender, p.from_org) } else { (&p.receiver, p.to_org) };
+            let (actor, org) = if sender_side {
+                (&p.sender, p.from_org)
+            } else {
+                (&p.receiver, p.to_org)
+            };
             let note = match s {
                 S::Rejected => rejection.as_deref(),
                 S::Completed => outcome.as_deref(),
@@ -1905,11 +2683,28 @@ impl<'a> Kid<'a> {
             };
             meta = meta.touched(*t, actor);
             let (actor, note) = (actor.clone(), note.map(str::to_owned));
-            self.transition("Referral", id, prev.map(|x| x.as_str()), s.as_str(), *t, &actor, org, note.as_deref());
+            self.transition(
+                "Referral",
+                id,
+                prev.map(|x| x.as_str()),
+                s.as_str(),
+                *t,
+                &actor,
+                org,
+                note.as_deref(),
+            );
             prev = Some(*s);
         }
-        let basis = if status == S::Draft { None } else { Some(self.lawful_basis(direction, p, urgent, created, closed)) };
-        let view: &[&str] = if direction == ReferralDirection::Down { DOWN_VIEW } else { UP_VIEW };
+        let basis = if status == S::Draft {
+            None
+        } else {
+            Some(self.lawful_basis(direction, p, urgent, created, ended))
+        };
+        let view: &[&str] = if direction == ReferralDirection::Down {
+            DOWN_VIEW
+        } else {
+            UP_VIEW
+        };
         self.b.referrals.push(record!(referral::Model, meta, {
             child_id: self.id,
             from_org_id: p.from_org,
@@ -1930,11 +2725,6 @@ impl<'a> Kid<'a> {
             rejection_reason: rejection,
             treatment_episode_id: episode,
         }));
-        if escalated && matches!(status, S::Sent | S::Received) {
-            let msg = "转介超过时限未获接收方响应";
-            let due = sla.unwrap_or(now());
-            self.flag(FlagKind::ReferralSlaBreach, msg, due, None, p.from_agency, p.from_org, format!("referral:{id}"));
-        }
         id
     }
 
@@ -1948,7 +2738,10 @@ impl<'a> Kid<'a> {
     ) -> Uuid {
         let id = self.uuid();
         let statutory = urgent || (direction == ReferralDirection::Up && self.chance(0.2));
-        let (grantor, relation) = self.signer.clone().unwrap_or_else(|| (p.sender.clone(), GuardianRelation::Other));
+        let (grantor, relation) = self
+            .signer
+            .clone()
+            .unwrap_or_else(|| (p.sender.clone(), GuardianRelation::Other));
         let (basis, grantor, relation, valid_to, reference, document) = if statutory {
             (
                 BasisKind::StatutoryDuty,
@@ -1960,17 +2753,28 @@ impl<'a> Kid<'a> {
             )
         } else {
             let signer = if self.age >= 14 && relation != GuardianRelation::Institution {
-                format!("{grantor}（{}）、{}（本人）", relation_cn(relation), self.name)
+                format!(
+                    "{grantor}（{}）、{}（本人）",
+                    relation_cn(relation),
+                    self.name
+                )
             } else {
                 grantor
             };
             let doc = format!("同意书-{}", &id.simple().to_string()[..8]);
-            (BasisKind::Consent, signer, Some(relation.as_str().to_owned()), Some(from + TimeDelta::days(365)), None, Some(doc))
+            (
+                BasisKind::Consent,
+                signer,
+                Some(relation.as_str().to_owned()),
+                Some(from + TimeDelta::days(365)),
+                None,
+                Some(doc),
+            )
         };
         // Some consents were withdrawn, some bases lapsed after the case closed.
         let r = &mut self.r;
         let withdrawn = if basis == BasisKind::Consent && r.gen_bool(0.05) {
-            Some(cap(from + days(r, 1.0, 30.0)))
+            Some(cap(from + days(r, 3.0, 30.0)))
         } else {
             None
         };
@@ -1981,7 +2785,12 @@ impl<'a> Kid<'a> {
         let (recipients, groups): (Vec<&str>, Vec<&str>) = match direction {
             ReferralDirection::Up => (vec!["HEALTH"], vec!["G-SCR"]),
             _ => {
-                let agency = if p.to_org == self.enrollment.as_ref().map_or(Uuid::nil(), |e| e.school.id) {
+                let agency = if p.to_org
+                    == self
+                        .enrollment
+                        .as_ref()
+                        .map_or(Uuid::nil(), |e| e.school.id)
+                {
                     "EDUCATION"
                 } else {
                     "HEALTH"
@@ -1989,34 +2798,51 @@ impl<'a> Kid<'a> {
                 (vec![agency], vec!["G-SCR", "G-CLIN"])
             }
         };
-        let mut meta = Meta::new(id, from, &p.sender, p.from_agency, p.from_org);
+        let mut meta = Meta::after(
+            self.registered,
+            id,
+            from,
+            &p.sender,
+            p.from_agency,
+            p.from_org,
+        );
         if let Some(t) = withdrawn {
             meta = meta.touched(t, &p.sender);
         }
-        self.b.lawful_bases.push(record!(lawful_basis::Model, meta, {
-            child_id: self.id,
-            grantor: grantor,
-            grantor_relation: relation,
-            basis: basis,
-            purposes: json!(["REFERRAL", "TREATMENT", "CARE"]),
-            recipients: json!(recipients),
-            field_groups: json!(groups),
-            valid_from: from,
-            valid_to: valid_to,
-            withdrawn_at: withdrawn,
-            document_ref: document,
-            legal_reference: reference,
-        }));
+        self.b
+            .lawful_bases
+            .push(record!(lawful_basis::Model, meta, {
+                child_id: self.id,
+                grantor: grantor,
+                grantor_relation: relation,
+                basis: basis,
+                purposes: json!(["REFERRAL", "TREATMENT", "CARE"]),
+                recipients: json!(recipients),
+                field_groups: json!(groups),
+                valid_from: from,
+                valid_to: valid_to,
+                withdrawn_at: withdrawn,
+                document_ref: document,
+                legal_reference: reference,
+            }));
         id
     }
 
     fn return_to_school(&mut self, ep: &EpisodeFacts, discharged: DateTime<Utc>) {
         use ReturnStatus as S;
         let Some(e) = &self.enrollment else { return };
-        let (school, enrollment_id, head_teacher) = (e.school.clone(), e.id, e.head_teacher.clone());
+        let (school, enrollment_id, head_teacher) =
+            (e.school.clone(), e.id, e.head_teacher.clone());
         let counselor = format!("counselor-{}", school.short);
         let start = cap(discharged + hours(&mut self.r, 2.0, 72.0));
-        let order = [S::PendingClearance, S::Cleared, S::Planning, S::Returned, S::Monitoring, S::Closed];
+        let order = [
+            S::PendingClearance,
+            S::Cleared,
+            S::Planning,
+            S::Returned,
+            S::Monitoring,
+            S::Closed,
+        ];
         let n = self.shared.returns;
         self.shared.returns += 1;
         let status = match order.get(n) {
@@ -2024,9 +2850,24 @@ impl<'a> Kid<'a> {
             None => {
                 let age = (now() - start).num_hours() as f64 / 24.0;
                 if age < 7.0 {
-                    pick(&mut self.r, &[(S::PendingClearance, 40), (S::Cleared, 30), (S::Planning, 30)])
+                    pick(
+                        &mut self.r,
+                        &[
+                            (S::PendingClearance, 40),
+                            (S::Cleared, 30),
+                            (S::Planning, 30),
+                        ],
+                    )
                 } else if age < 30.0 {
-                    pick(&mut self.r, &[(S::Cleared, 5), (S::Planning, 15), (S::Returned, 20), (S::Monitoring, 60)])
+                    pick(
+                        &mut self.r,
+                        &[
+                            (S::Cleared, 5),
+                            (S::Planning, 15),
+                            (S::Returned, 20),
+                            (S::Monitoring, 60),
+                        ],
+                    )
                 } else {
                     pick(&mut self.r, &[(S::Monitoring, 45), (S::Closed, 55)])
                 }
@@ -2060,12 +2901,32 @@ impl<'a> Kid<'a> {
         let clearance = cleared.map(|_| text::any(r, text::CLEARANCES).to_owned());
         let accommodations = planning.map(|_| text::any(r, text::ACCOMMODATIONS).to_owned());
         let id = self.uuid();
-        let mut meta = Meta::new(id, start, &counselor, Agency::Education, school.id);
+        let mut meta = Meta::after(
+            self.registered,
+            id,
+            start,
+            &counselor,
+            Agency::Education,
+            school.id,
+        );
         let mut prev: Option<S> = None;
         for (s, t) in &laid {
-            let (actor, org) = if *s == S::Cleared { (ep.clinician.clone(), ep.hospital) } else { (counselor.clone(), school.id) };
+            let (actor, org) = if *s == S::Cleared {
+                (ep.clinician.clone(), ep.hospital)
+            } else {
+                (counselor.clone(), school.id)
+            };
             meta = meta.touched(*t, &actor);
-            self.transition("ReturnToSchool", id, prev.map(|p| p.as_str()), s.as_str(), *t, &actor, org, None);
+            self.transition(
+                "ReturnToSchool",
+                id,
+                prev.map(|p| p.as_str()),
+                s.as_str(),
+                *t,
+                &actor,
+                org,
+                None,
+            );
             prev = Some(*s);
         }
         self.b.returns.push(record!(return_to_school::Model, meta, {
@@ -2101,7 +2962,14 @@ impl<'a> Kid<'a> {
                 }
                 let vid = self.uuid();
                 let obs = text::any(&mut self.r, text::RETURN_OBSERVATIONS).to_owned();
-                let vmeta = Meta::new(vid, t, &head_teacher, Agency::Education, school.id);
+                let vmeta = Meta::after(
+                    self.registered,
+                    vid,
+                    t,
+                    &head_teacher,
+                    Agency::Education,
+                    school.id,
+                );
                 self.b.visits.push(record!(visit::Model, vmeta, {
                     child_id: self.id,
                     kind: VisitKind::ReturnMonitoring,
@@ -2131,7 +2999,9 @@ impl<'a> Kid<'a> {
         if (has(D::LowIncome) && r.gen_bool(0.7)) || r.gen_bool(0.08) {
             out.push(Stressor::EconomicHardship.as_str());
         }
-        if ((has(D::LeftBehind) || has(D::Orphan) || has(D::Unattended)) && r.gen_bool(0.3)) || r.gen_bool(0.05) {
+        if ((has(D::LeftBehind) || has(D::Orphan) || has(D::Unattended)) && r.gen_bool(0.3))
+            || r.gen_bool(0.05)
+        {
             out.push(Stressor::FamilyChange.as_str());
         }
         if has(D::Victim) && r.gen_bool(0.8) {
@@ -2147,19 +3017,36 @@ impl<'a> Kid<'a> {
         // The head teacher's home visit of this school year.
         if let Some(e) = &self.enrollment {
             let (teacher, school) = (e.head_teacher.clone(), e.school.id);
-            let worrying = self.current.as_ref().filter(|(l, _, _)| high(*l)).map(|(_, t, _)| *t);
+            let worrying = self
+                .current
+                .as_ref()
+                .filter(|(l, _, _)| high(*l))
+                .map(|(_, t, _)| *t);
             let due = match worrying {
-                Some(t) => t.date_naive() + chrono::Days::new(14),
-                None if self.chance(0.15) => date(2026, 11, 15),
+                Some(t) => (t.date_naive() + chrono::Days::new(14)).max(date(2026, 9, 15)),
+                None if self.chance(0.05) => date(2026, 11, 15),
                 None => date(2026, 12, 31),
             };
-            let done = if self.chance(0.7) {
-                Some(time::office_day(&mut self.r, date(2026, 9, 5), date(2026, 11, 27)))
+            let done = if self.chance(if worrying.is_some() { 0.9 } else { 0.7 }) {
+                Some(time::office_day(
+                    &mut self.r,
+                    date(2026, 9, 5),
+                    date(2026, 11, 27),
+                ))
             } else {
                 None
             };
             let created = office_hours(&mut self.r, date(2026, 9, 1));
-            self.visit(VisitKind::HeadTeacherHomeVisit, due, done, &teacher, Agency::Education, school, created, Some(date(2027, 3, 31)));
+            self.visit(
+                VisitKind::HeadTeacherHomeVisit,
+                due,
+                done,
+                &teacher,
+                Agency::Education,
+                school,
+                created,
+                Some(date(2027, 3, 31)),
+            );
         }
         // The village child director's quarterly visit.
         if self.active {
@@ -2167,20 +3054,35 @@ impl<'a> Kid<'a> {
             let home = self.w.townships[self.w.villages[self.village].township].children_home;
             // Done within the last quarter: the next one is not yet due.
             let last = time::office_day(&mut self.r, date(2026, 8, 31), date(2026, 11, 27));
-            let last = last.max(self.registered + TimeDelta::days(1)).min(now() - TimeDelta::hours(2));
+            let last = last
+                .max(self.registered + TimeDelta::days(1))
+                .min(now() - TimeDelta::hours(2));
             let next = last.date_naive() + chrono::Days::new(90);
             let due_last = last.date_naive() + chrono::Days::new(self.r.gen_range(0..10));
-            self.visit(VisitKind::ChildDirectorVisit, due_last, Some(last), &director, Agency::CivilAffairs, home, last - TimeDelta::days(20), Some(next));
-            if self.chance(0.05) {
+            self.visit(
+                VisitKind::ChildDirectorVisit,
+                due_last,
+                Some(last),
+                &director,
+                Agency::CivilAffairs,
+                home,
+                last - TimeDelta::days(20),
+                Some(next),
+            );
+            if self.chance(0.02) {
                 // An extra visit asked for (e.g. after a report) and overdue: due before today, not done.
                 let due = date_between(&mut self.r, date(2026, 10, 1), date(2026, 11, 20));
                 let created = at(due, 0) - TimeDelta::days(30);
-                let vid = self.visit(VisitKind::ChildDirectorVisit, due, None, &director, Agency::CivilAffairs, home, created, None);
-                if self.chance(0.3) {
-                    let msg = format!("儿童主任走访已逾期（应于{due}完成）");
-                    let ca = self.ca_office;
-                    self.flag(FlagKind::OverdueVisit, &msg, at(due + chrono::Days::new(1), 0), None, Agency::CivilAffairs, ca, format!("visit:{vid}"));
-                }
+                self.visit(
+                    VisitKind::ChildDirectorVisit,
+                    due,
+                    None,
+                    &director,
+                    Agency::CivilAffairs,
+                    home,
+                    created,
+                    None,
+                );
             }
         }
     }
@@ -2198,16 +3100,22 @@ impl<'a> Kid<'a> {
         next_due: Option<NaiveDate>,
     ) -> Uuid {
         let id = self.uuid();
-        let created = created.max(self.registered).min(done.unwrap_or(now() - TimeDelta::hours(1)));
+        let created = created
+            .max(self.registered)
+            .min(done.unwrap_or(now() - TimeDelta::hours(1)));
         let (stressors, observations) = match done {
             Some(_) => {
                 let s = self.stressors();
-                let o = if self.chance(0.3) { Some(text::any(&mut self.r, text::HOME_VISIT_OBSERVATIONS).to_owned()) } else { None };
+                let o = if self.chance(0.3) {
+                    Some(text::any(&mut self.r, text::HOME_VISIT_OBSERVATIONS).to_owned())
+                } else {
+                    None
+                };
                 (Some(s), o)
             }
             None => (None, None),
         };
-        let mut meta = Meta::new(id, created, visitor, agency, org);
+        let mut meta = Meta::after(self.registered, id, created, visitor, agency, org);
         if let Some(d) = done {
             meta = meta.touched(d, visitor);
         }
@@ -2246,24 +3154,46 @@ impl<'a> Kid<'a> {
         let kind = if worrying && self.enrollment.is_some() {
             K::GrowthMentor
         } else {
-            pick(&mut self.r, &[(K::GrowthMentor, 25), (K::PeerPartner, 20), (K::CaringParent, 25), (K::Volunteer, 15), (K::SocialWorker, 15)])
+            pick(
+                &mut self.r,
+                &[
+                    (K::GrowthMentor, 25),
+                    (K::PeerPartner, 20),
+                    (K::CaringParent, 25),
+                    (K::Volunteer, 15),
+                    (K::SocialWorker, 15),
+                ],
+            )
         };
         let school = self.enrollment.as_ref().map(|e| e.school.clone());
         let k = self.r.gen_range(1..=8);
         let (supporter, org, agency) = match (kind, &school) {
-            (K::GrowthMentor, Some(s)) => (format!("mentor-{}-{k}", s.short), s.id, Agency::Education),
-            (K::PeerPartner, Some(s)) => (format!("peer-{}-{k}", s.short), s.id, Agency::Education),
-            (K::Volunteer, _) => (format!("volunteer-{:04}-{k}", city.code / 100_000_000), city.hotline, Agency::YouthLeague),
-            (K::CaringParent, _) | (K::GrowthMentor | K::PeerPartner, None) => {
-                (format!("caring-parent-{}-{k}", self.county6), county.womens_federation, Agency::WomensFederation)
+            (K::GrowthMentor, Some(s)) => {
+                (format!("mentor-{}-{k}", s.short), s.id, Agency::Education)
             }
-            (K::SocialWorker, _) => (format!("social-worker-{}-{k}", self.county6), county.civil_affairs, Agency::CivilAffairs),
+            (K::PeerPartner, Some(s)) => (format!("peer-{}-{k}", s.short), s.id, Agency::Education),
+            (K::Volunteer, _) => (
+                format!("volunteer-{:04}-{k}", city.code / 100_000_000),
+                city.hotline,
+                Agency::YouthLeague,
+            ),
+            (K::CaringParent, _) | (K::GrowthMentor | K::PeerPartner, None) => (
+                format!("caring-parent-{}-{k}", self.county6),
+                county.womens_federation,
+                Agency::WomensFederation,
+            ),
+            (K::SocialWorker, _) => (
+                format!("social-worker-{}-{k}", self.county6),
+                county.protection_center,
+                Agency::CivilAffairs,
+            ),
         };
         let kind = match (kind, &school) {
             (K::GrowthMentor | K::PeerPartner, None) => K::CaringParent,
             (k, _) => k,
         };
-        let start = date_between(&mut self.r, date(2025, 9, 1), date(2026, 11, 1)).max(self.registered.date_naive());
+        let start = date_between(&mut self.r, date(2025, 9, 1), date(2026, 11, 1))
+            .max(self.registered.date_naive());
         let end = if self.chance(0.15) {
             let e = start + chrono::Days::new(self.r.gen_range(60..300));
             (e < today()).then_some(e)
@@ -2273,7 +3203,7 @@ impl<'a> Kid<'a> {
         let frequency = text::any(&mut self.r, text::FREQUENCIES).to_owned();
         let id = self.uuid();
         let created = office_hours(&mut self.r, start);
-        let mut meta = Meta::new(id, created, &supporter, agency, org);
+        let mut meta = Meta::after(self.registered, id, created, &supporter, agency, org);
         if let Some(e) = end {
             meta = meta.touched(office_hours(&mut self.r, e), &supporter);
         }
@@ -2293,10 +3223,21 @@ impl<'a> Kid<'a> {
         let w = self.w;
         let county = &w.counties[self.county];
         let city = &w.cities[self.city];
-        let mut plan: Vec<(ServiceKind, String, Uuid, Agency, &'static [&'static str], i32)> = Vec::new();
+        let mut plan: Vec<ServicePlan> = Vec::new();
         if self.chance(0.004) {
-            let op = format!("hotline-{:04}-{}", city.code / 100_000_000, self.r.gen_range(1..=4));
-            plan.push((ServiceKind::Hotline12355, op, city.hotline, Agency::YouthLeague, text::HOTLINE_SUMMARIES, 25));
+            let op = format!(
+                "hotline-{:04}-{}",
+                city.code / 100_000_000,
+                self.r.gen_range(1..=4)
+            );
+            plan.push((
+                ServiceKind::Hotline12355,
+                op,
+                city.hotline,
+                Agency::YouthLeague,
+                text::HOTLINE_SUMMARIES,
+                25,
+            ));
         }
         if self.categories.contains(&D::LeftBehind) && self.chance(0.03) {
             let worker = format!("wf-worker-{}-{}", self.county6, self.r.gen_range(1..=3));
@@ -2310,9 +3251,21 @@ impl<'a> Kid<'a> {
             ));
         }
         if self.categories.contains(&D::LowIncome) && self.chance(0.04) {
-            plan.push((ServiceKind::MaterialAid, self.officer.clone(), self.ca_office, Agency::CivilAffairs, text::AID_SUMMARIES, 30));
+            plan.push((
+                ServiceKind::MaterialAid,
+                self.officer.clone(),
+                self.ca_office,
+                Agency::CivilAffairs,
+                text::AID_SUMMARIES,
+                30,
+            ));
         }
-        if self.current.as_ref().is_some_and(|(l, _, _)| *l == RiskLevel::Yellow) && self.chance(0.1) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|(l, _, _)| *l == RiskLevel::Yellow)
+            && self.chance(0.1)
+        {
             if let Some(e) = &self.enrollment {
                 plan.push((
                     ServiceKind::EmotionalSupport,
@@ -2326,10 +3279,12 @@ impl<'a> Kid<'a> {
         }
         for (kind, provider, org, agency, pool, minutes) in plan {
             let t = time::office_day(&mut self.r, date(2026, 3, 1), date(2026, 11, 26));
-            let t = t.max(self.registered + TimeDelta::hours(2)).min(now() - TimeDelta::hours(1));
+            let t = t
+                .max(self.registered + TimeDelta::hours(2))
+                .min(now() - TimeDelta::hours(1));
             let id = self.uuid();
             let summary = text::any(&mut self.r, pool).to_owned();
-            let meta = Meta::new(id, t, &provider, agency, org);
+            let meta = Meta::after(self.registered, id, t, &provider, agency, org);
             self.b.services.push(record!(service_record::Model, meta, {
                 child_id: Some(self.id),
                 kind: kind,
@@ -2346,47 +3301,181 @@ impl<'a> Kid<'a> {
 
     // ---------------------------------------------------------------- flags and the child row
 
-    fn screening_flags(&mut self) {
-        let Some(e) = &self.enrollment else { return };
-        let (grade, index, school) = (e.grade, e.index, e.school.id);
-        if grade < 4 || self.screenings.iter().any(|s| s.year == 2026) {
-            return;
+    /// The warning flags the system would have raised by now, keyed as the sweep keys them
+    /// (child, kind, subject), so the first sweep finds them in place: overdue visits and
+    /// follow-ups, ORANGE/RED for a week without an active plan, referrals unanswered past their
+    /// SLA, reports not closed by their deadline (with the cleared ones of the past), and a
+    /// few children not yet screened this school year.
+    fn system_flags(&mut self) {
+        let mut raise: Vec<FlagToRaise> = Vec::new();
+        for v in &self.b.visits[self.first.visits..] {
+            let Some(due) = v.due_date.filter(|d| v.done_at.is_none() && *d < today()) else {
+                continue;
+            };
+            let kind = if v.kind == VisitKind::PostDischargeFollowUp {
+                FlagKind::OverdueFollowUp
+            } else {
+                FlagKind::OverdueVisit
+            };
+            let message = format!("{} due {due} not done", v.kind.as_str());
+            raise.push((
+                kind,
+                message,
+                at(due + chrono::Days::new(1), 30),
+                None,
+                v.id.to_string(),
+            ));
         }
-        if self.b.enrollments[index].status != EnrollmentStatus::Enrolled || !self.chance(0.1) {
-            return;
+        if let Some((level, since, _)) = &self.current {
+            let week = *since + TimeDelta::days(7);
+            if high(*level) && week < now() {
+                let message = format!(
+                    "{} for more than 7 days without an active care plan",
+                    level.as_str()
+                );
+                match self.active_plan {
+                    None => raise.push((
+                        FlagKind::RedWithoutPlan,
+                        message,
+                        week,
+                        None,
+                        "risk".to_owned(),
+                    )),
+                    Some((_, Some(approved))) if approved > week => {
+                        raise.push((
+                            FlagKind::RedWithoutPlan,
+                            message,
+                            week,
+                            Some((approved, "care plan activated")),
+                            "risk".to_owned(),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
-        let msg = "本学年（2026）心理健康测评尚未完成";
-        self.flag(FlagKind::MissingScreening, msg, at(date(2026, 11, 16), 60), None, Agency::Education, school, format!("child:{}:screening:2026", self.id));
+        let transitions = &self.b.transitions[self.first.transitions..];
+        for r in &self.b.referrals[self.first.referrals..] {
+            let Some(due) = r.sla_due_at.filter(|d| *d < now()) else {
+                continue;
+            };
+            let message = format!(
+                "{} referral unanswered past {}",
+                r.urgency.as_str(),
+                due.to_rfc3339()
+            );
+            let when = |status: &str| {
+                transitions
+                    .iter()
+                    .find(|t| t.record_id == r.id && t.to_status == status)
+                    .map(|t| t.at)
+            };
+            // Raised once the SLA passed (again if it was received late), cleared by the answer.
+            let raised = when("RECEIVED").filter(|t| *t > due).unwrap_or(due);
+            let answer = when("ACCEPTED")
+                .or_else(|| when("REJECTED"))
+                .map(|t| (t, "answered"));
+            let exit = answer.or_else(|| when("REVOKED").map(|t| (t, "cause resolved (sweep)")));
+            match exit {
+                None if matches!(r.status, ReferralStatus::Sent | ReferralStatus::Received) => {
+                    raise.push((
+                        FlagKind::ReferralSlaBreach,
+                        message,
+                        raised,
+                        None,
+                        r.id.to_string(),
+                    ));
+                }
+                Some((t, why)) if t > raised => {
+                    raise.push((
+                        FlagKind::ReferralSlaBreach,
+                        message,
+                        raised,
+                        Some((t, why)),
+                        r.id.to_string(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for p in &self.b.reports[self.first.reports..] {
+            if p.child_id != Some(self.id) || p.due_by >= now() {
+                continue;
+            }
+            let message = format!(
+                "{} report not closed by {}",
+                p.category.as_str(),
+                p.due_by.to_rfc3339()
+            );
+            let cleared = (p.status == ReportStatus::Closed)
+                .then_some((p.updated_at, "cause resolved (sweep)"));
+            if cleared.is_none_or(|(t, _)| t > p.due_by) {
+                raise.push((
+                    FlagKind::ReportOverdue,
+                    message,
+                    p.due_by,
+                    cleared,
+                    p.id.to_string(),
+                ));
+            }
+        }
+        if let Some(e) = &self.enrollment {
+            let unscreened = e.grade >= 4 && !self.screenings.iter().any(|s| s.year == 2026);
+            if unscreened
+                && self.b.enrollments[e.index].status == EnrollmentStatus::Enrolled
+                && self.chance(0.1)
+            {
+                let message = "not screened in school year 2026".to_owned();
+                raise.push((
+                    FlagKind::MissingScreening,
+                    message,
+                    at(date(2026, 11, 16), 60),
+                    None,
+                    "2026".to_owned(),
+                ));
+            }
+        }
+        for (kind, message, raised, resolved, subject) in raise {
+            self.flag(kind, message, raised, resolved, subject);
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A system flag (owned by supervision, as the sweep writes them).
     fn flag(
         &mut self,
         kind: FlagKind,
-        message: &str,
+        message: String,
         raised: DateTime<Utc>,
         resolved: Option<(DateTime<Utc>, &str)>,
-        agency: Agency,
-        org: Uuid,
         subject: String,
     ) {
         let id = self.uuid();
-        let raised = cap(raised);
-        let mut meta = Meta::new(id, raised, "system", agency, org);
+        let raised = cap(raised.max(self.registered));
+        let resolved = resolved.map(|(t, why)| (cap(t.max(raised)), why));
+        let mut meta = Meta::after(
+            self.registered,
+            id,
+            raised,
+            SYSTEM,
+            Agency::Supervision,
+            Uuid::nil(),
+        );
         if let Some((t, _)) = resolved {
-            meta = meta.touched(t, "system");
+            meta = meta.touched(t, SYSTEM);
         }
-        self.b.flags.push(record!(flag::Model, meta, {
+        let mut row = record!(flag::Model, meta, {
             child_id: self.id,
             kind: kind,
-            raised_by: "system".to_owned(),
-            message: message.to_owned(),
+            raised_by: SYSTEM.to_owned(),
+            message: message,
             raised_at: raised,
             resolved_at: resolved.map(|(t, _)| t),
             resolution: resolved.map(|(_, why)| why.to_owned()),
-            resolved_by: resolved.map(|_| "system".to_owned()),
+            resolved_by: resolved.map(|_| SYSTEM.to_owned()),
             subject_key: Some(subject),
-        }));
+        });
+        row.owner_org_id = None;
+        self.b.flags.push(row);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -2418,7 +3507,12 @@ impl<'a> Kid<'a> {
 
     fn finish(&mut self) {
         let in_treatment = self.episodes.iter().any(|e| e.discharged.is_none());
-        let fit = self.episodes.iter().filter(|e| e.discharged.is_some()).max_by_key(|e| e.discharged).and_then(|e| e.fit);
+        let fit = self
+            .episodes
+            .iter()
+            .filter(|e| e.discharged.is_some())
+            .max_by_key(|e| e.discharged)
+            .and_then(|e| e.fit);
         let level = self.current.as_ref().map(|(l, _, _)| *l);
         let victim = self.categories.contains(&DifficultyCategory::Victim);
         let p_key = match level {
@@ -2429,7 +3523,9 @@ impl<'a> Kid<'a> {
         };
         let key_case = self.chance(p_key);
         let (updated_at, updated_by) = self.updated.clone();
-        let Some(c) = self.b.children.iter_mut().rev().find(|c| c.id == self.id) else { return };
+        let Some(c) = self.b.children.iter_mut().rev().find(|c| c.id == self.id) else {
+            return;
+        };
         c.current_risk_level = level;
         c.risk_rank = level.map_or(0, rank);
         c.risk_updated_at = self.current.as_ref().map(|(_, t, _)| *t);

@@ -2,11 +2,25 @@
 //! of an empty embedded database).
 //!
 //! The directory (regions and every agency's organizations) comes from the seed's structure
-//! stream; then children are generated and inserted in chunks of [`CHUNK`], one transaction per
-//! chunk, with multi-row inserts kept under [`MAX_BINDS`] bind parameters per statement (SQLite
-//! allows 32,766). Same (children, seed) ⇒ same rows, except the ID-number ciphertexts, whose
-//! AES-GCM nonces are fresh on every encryption by design (their blind indexes and masks are
-//! the same). Names, ID numbers, phones and addresses are synthetic.
+//! stream; then children are generated in chunks of `CHUNK` on a blocking thread and each
+//! chunk is inserted in one transaction, with multi-row inserts kept under `MAX_BINDS` bind
+//! parameters per statement (SQLite allows 32,766). On PostgreSQL up to `WRITERS` chunks are
+//! inserted at once on separate pooled connections (each chunk holds its children and all their
+//! records, so the chunks are independent).
+//!
+//! Same (children, seed) ⇒ the same rows, whatever the chunking or the order in which chunks
+//! commit — except the ID-number ciphertexts, whose AES-GCM nonces are fresh on every
+//! encryption by design (their blind indexes and masks are identical). Names, ID numbers,
+//! phones and addresses are synthetic. "Now" is 2026-11-28T00:00:00Z (see `time`).
+//!
+//! Worker subjects follow one scheme, so development tokens can be minted for them:
+//! `teacher-<school>-g<grade>c<class>` (head teacher, e.g. `teacher-450102s1-g3c2`),
+//! `counselor-<school>`, `principal-<school>`, `registrar-<school>`, `mentor-<school>-<n>`,
+//! `director-<village code>` (village child director), `ca-officer-<county>-<n>`,
+//! `ca-chief-<county>`, `wf-worker-<county>-<n>`, `chc-doctor-<county>-<n>`,
+//! `doctor-<county>-<n>`, `clinician-<city>-<n>`, `hotline-<city>-<n>`, pairing supporters
+//! `peer-<school>-<n>`, `caring-parent-<county>-<n>`, `volunteer-<city>-<n>`,
+//! `social-worker-<county>-<n>`, and `system` for flags.
 
 mod generate;
 mod names;
@@ -16,14 +30,18 @@ mod world;
 
 use anyhow::{bail, Context};
 use carehub_entity::{
-    app_meta, care_plan, care_plan_intervention, child, child_difficulty, crisis_event, enrollment, flag, guardian,
-    lawful_basis, organization, pairing, referral, region, report, return_to_school, screening, service_record,
-    treatment_episode, victim_aid, visit, workflow_transition,
+    app_meta, care_plan, care_plan_intervention, child, child_difficulty, crisis_event, enrollment,
+    flag, guardian, lawful_basis, organization, pairing, referral, region, report,
+    return_to_school, screening, service_record, treatment_episode, victim_aid, visit,
+    workflow_transition,
 };
 use rand::Rng;
 use sea_orm::{
-    ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable, Statement, TransactionTrait, Value,
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable, Statement,
+    TransactionTrait, Value,
 };
+use std::sync::Arc;
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -35,6 +53,9 @@ pub(crate) const CHUNK: u32 = 2_000;
 
 /// Upper bound of bind parameters in one INSERT statement.
 const MAX_BINDS: usize = 30_000;
+
+/// Chunks inserted concurrently on PostgreSQL.
+const WRITERS: usize = 4;
 
 /// Picks one value of a weighted list (weights must not all be zero).
 pub(crate) fn pick<T: Copy>(r: &mut impl Rng, items: &[(T, u32)]) -> T {
@@ -134,23 +155,23 @@ impl Counts {
     }
 }
 
-/// Inserts `rows` with multi-row statements of at most [`MAX_BINDS`] parameters.
+/// Inserts `rows` with multi-row statements of at most `MAX_BINDS` parameters.
 async fn insert_rows<E, C>(db: &C, rows: Vec<E::Model>) -> Result<(), DbErr>
 where
     E: EntityTrait,
     E::Model: IntoActiveModel<E::ActiveModel>,
     C: ConnectionTrait,
 {
-    let t0 = std::time::Instant::now();
-    let name = E::default().table_name().to_owned();
-    let n = rows.len();
     let per_statement = (MAX_BINDS / E::Column::iter().count().max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let part: Vec<E::ActiveModel> = rows.by_ref().take(per_statement).map(IntoActiveModel::into_active_model).collect();
+        let part: Vec<E::ActiveModel> = rows
+            .by_ref()
+            .take(per_statement)
+            .map(IntoActiveModel::into_active_model)
+            .collect();
         E::insert_many(part).exec_without_returning(db).await?;
     }
-    if std::env::var("SEED_TIMING").is_ok() { eprintln!("TIMING {name} {n} {}", t0.elapsed().as_micros()); }
     Ok(())
 }
 
@@ -184,32 +205,81 @@ async fn has_rows<E: EntityTrait, C: ConnectionTrait>(db: &C) -> Result<bool, Db
 
 /// Seeds `children` children with random seed `seed` into an empty database and returns a
 /// one-line report of what was written.
+///
+/// Generation (on a blocking thread) overlaps with insertion; on PostgreSQL a few chunks are
+/// inserted concurrently, each in its own transaction, on separate pooled connections.
 pub async fn seed(state: &AppState, children: u32, seed: u64) -> anyhow::Result<String> {
-    let db = &state.db.write;
-    if has_rows::<region::Entity, _>(db).await.context("checking for existing data")?
-        || has_rows::<child::Entity, _>(db).await.context("checking for existing data")?
+    let db = state.db.write.clone();
+    if has_rows::<region::Entity, _>(&db)
+        .await
+        .context("checking for existing data")?
+        || has_rows::<child::Entity, _>(&db)
+            .await
+            .context("checking for existing data")?
     {
         bail!("database already has data; seed an empty database");
     }
-    let world = World::build(seed);
-    let mut counts = Counts { regions: world.regions.len(), organizations: world.organizations.len(), ..Counts::default() };
-    let txn = db.begin().await.context("starting the directory transaction")?;
-    insert_rows::<region::Entity, _>(&txn, world.regions.clone()).await.context("inserting regions")?;
-    insert_rows::<organization::Entity, _>(&txn, world.organizations.clone()).await.context("inserting organizations")?;
+    let world = Arc::new(World::build(seed));
+    let mut counts = Counts {
+        regions: world.regions.len(),
+        organizations: world.organizations.len(),
+        ..Counts::default()
+    };
+    let txn = db
+        .begin()
+        .await
+        .context("starting the directory transaction")?;
+    insert_rows::<region::Entity, _>(&txn, world.regions.clone())
+        .await
+        .context("inserting regions")?;
+    insert_rows::<organization::Entity, _>(&txn, world.organizations.clone())
+        .await
+        .context("inserting organizations")?;
     txn.commit().await.context("committing the directory")?;
 
-    let mut generator = Generator::new(&world, seed);
+    // SQLite has one writer; PostgreSQL takes several chunks at once.
+    let writers = match db.get_database_backend() {
+        DbBackend::Sqlite => 1,
+        _ => (state.settings.db_pool_max as usize)
+            .saturating_sub(1)
+            .clamp(1, WRITERS),
+    };
+    let mut generator = Generator::new(world, seed);
+    let mut running: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let mut start = 0;
     while start < children {
         let end = start.saturating_add(CHUNK).min(children);
-        let mut batch = generator.chunk(start..end);
-        batch.seal(&state.vault);
+        let vault = state.vault.clone();
+        let (g, batch) = tokio::task::spawn_blocking(move || {
+            let mut batch = generator.chunk(start..end);
+            batch.seal(&vault);
+            (generator, batch)
+        })
+        .await
+        .context("generating demo data")?;
+        generator = g;
         counts.add(&batch);
-        let txn = db.begin().await.context("starting a chunk transaction")?;
-        insert_batch(&txn, batch).await.with_context(|| format!("inserting children {start}..{end}"))?;
-        txn.commit().await.with_context(|| format!("committing children {start}..{end}"))?;
-        tracing::debug!(seed.done = end, seed.total = children, "seeded a chunk of children");
+        while running.len() >= writers {
+            if let Some(done) = running.join_next().await {
+                done.context("inserting demo data")??;
+            }
+        }
+        let db = db.clone();
+        running.spawn(async move {
+            let txn = db.begin().await.context("starting a chunk transaction")?;
+            insert_batch(&txn, batch)
+                .await
+                .with_context(|| format!("inserting children {start}..{end}"))?;
+            txn.commit()
+                .await
+                .with_context(|| format!("committing children {start}..{end}"))?;
+            tracing::debug!(seed.done = end, "seeded a chunk of children");
+            Ok(())
+        });
         start = end;
+    }
+    while let Some(done) = running.join_next().await {
+        done.context("inserting demo data")??;
     }
     Ok(counts.report(seed))
 }
@@ -218,19 +288,35 @@ pub async fn seed(state: &AppState, children: u32, seed: u64) -> anyhow::Result<
 /// record of an earlier seeding; records the report under `app_meta("seeded")`.
 pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
     let db = &state.db.write;
-    if app_meta::Entity::find_by_id("seeded".to_owned()).one(db).await.context("reading app_meta")?.is_some()
-        || has_rows::<child::Entity, _>(db).await.context("checking for children")?
+    if app_meta::Entity::find_by_id("seeded".to_owned())
+        .one(db)
+        .await
+        .context("reading app_meta")?
+        .is_some()
+        || has_rows::<child::Entity, _>(db)
+            .await
+            .context("checking for children")?
     {
         return Ok(());
     }
-    if has_rows::<region::Entity, _>(db).await.context("checking for regions")? {
+    if has_rows::<region::Entity, _>(db)
+        .await
+        .context("checking for regions")?
+    {
         tracing::warn!("the database has regions but no children; not seeding demo data into it");
         return Ok(());
     }
     let started = std::time::Instant::now();
     let report = seed(state, state.settings.seed_children, state.settings.seed).await?;
-    let row = app_meta::Model { key: "seeded".to_owned(), value: report.clone(), updated_at: chrono::Utc::now() };
-    app_meta::Entity::insert(row.into_active_model()).exec_without_returning(db).await.context("recording the seeding")?;
+    let row = app_meta::Model {
+        key: "seeded".to_owned(),
+        value: report.clone(),
+        updated_at: chrono::Utc::now(),
+    };
+    app_meta::Entity::insert(row.into_active_model())
+        .exec_without_returning(db)
+        .await
+        .context("recording the seeding")?;
     tracing::info!(seed.report = %report, seed.seconds = started.elapsed().as_secs_f64(), "seeded demo data");
     Ok(())
 }
@@ -239,7 +325,14 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<()> {
 pub async fn busiest_county(state: &AppState) -> Option<String> {
     let db = &state.db.write;
     let sql = "SELECT county_code, COUNT(*) AS n FROM children GROUP BY county_code ORDER BY n DESC, county_code LIMIT 1";
-    let row = db.query_one_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, Vec::<Value>::new())).await.ok()??;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            Vec::<Value>::new(),
+        ))
+        .await
+        .ok()??;
     let code: i64 = row.try_get("", "county_code").ok()?;
     Some(crate::domain::region::format_code(code)[..6].to_owned())
 }

@@ -107,7 +107,11 @@ pub(crate) const DOWN_OUTCOMES: &[&str] = &[
     "已完成出院随访并建立社区随访档案，家长配合良好。",
 ];
 
-pub(crate) const FAILURE_NOTES: &[&str] = &["监护人拒绝继续治疗。", "家庭搬迁，失去联系。", "患儿多次未按约就诊。"];
+pub(crate) const FAILURE_NOTES: &[&str] = &[
+    "监护人拒绝继续治疗。",
+    "家庭搬迁，失去联系。",
+    "患儿多次未按约就诊。",
+];
 
 pub(crate) const REVOKE_NOTES: &[&str] = &["家长选择自行就医。", "信息填写有误，撤回后重新发起。"];
 
@@ -146,21 +150,46 @@ pub(crate) const FAMILY_GUIDANCE_SUMMARIES: &[&str] = &[
     "指导家长识别孩子心理异常信号及求助途径。",
 ];
 
-pub(crate) const AID_SUMMARIES: &[&str] = &["发放学习用品与冬衣。", "落实临时救助金，协助申请低保。"];
+pub(crate) const AID_SUMMARIES: &[&str] =
+    &["发放学习用品与冬衣。", "落实临时救助金，协助申请低保。"];
 
-pub(crate) const SUPPORT_SUMMARIES: &[&str] = &["情绪疏导：倾听近期烦恼，约定下周再谈。", "情绪疏导：考前焦虑，练习呼吸放松。"];
+pub(crate) const SUPPORT_SUMMARIES: &[&str] = &[
+    "情绪疏导：倾听近期烦恼，约定下周再谈。",
+    "情绪疏导：考前焦虑，练习呼吸放松。",
+];
 
 /// A report's narrative, by category name.
 pub(crate) fn report_description(r: &mut impl Rng, category: &str) -> &'static str {
     let pool: &[&str] = match category {
-        "PSYCHOLOGICAL" => &["近期情绪持续低落，常独自哭泣，拒绝与人交流。", "上课注意力无法集中，自述整夜失眠。"],
-        "BEHAVIOURAL" => &["近期频繁逃课，与同学发生多次冲突。", "沉迷网络游戏，夜不归宿，监护人无法管束。"],
-        "SELF_HARM_RISK" => &["在作文中流露轻生念头，已第一时间报告。", "同学发现其手腕有划痕，本人承认曾自伤。"],
-        "ABUSE" => &["孩子身上多处淤青，自述被家人体罚。", "孩子反映长期遭受监护人打骂，不敢回家。"],
+        "PSYCHOLOGICAL" => &[
+            "近期情绪持续低落，常独自哭泣，拒绝与人交流。",
+            "上课注意力无法集中，自述整夜失眠。",
+        ],
+        "BEHAVIOURAL" => &[
+            "近期频繁逃课，与同学发生多次冲突。",
+            "沉迷网络游戏，夜不归宿，监护人无法管束。",
+        ],
+        "SELF_HARM_RISK" => &[
+            "在作文中流露轻生念头，已第一时间报告。",
+            "同学发现其手腕有划痕，本人承认曾自伤。",
+        ],
+        "ABUSE" => &[
+            "孩子身上多处淤青，自述被家人体罚。",
+            "孩子反映长期遭受监护人打骂，不敢回家。",
+        ],
         "SEXUAL_ABUSE" => &["儿童向老师透露曾遭受不当身体接触，已报警并陪同问询。"],
-        "NEGLECT" => &["孩子长期无人照料，衣着单薄，经常饿着肚子上学。", "监护人长期外出，孩子独自在家生活。"],
-        "BULLYING" => &["在校多次被同学索要财物并遭殴打。", "遭同学在网络群聊中持续辱骂、孤立。"],
-        "DOMESTIC_VIOLENCE" => &["孩子反映父亲酒后经常殴打母亲和自己。", "邻居反映该户经常传出打骂声，孩子身上有伤。"],
+        "NEGLECT" => &[
+            "孩子长期无人照料，衣着单薄，经常饿着肚子上学。",
+            "监护人长期外出，孩子独自在家生活。",
+        ],
+        "BULLYING" => &[
+            "在校多次被同学索要财物并遭殴打。",
+            "遭同学在网络群聊中持续辱骂、孤立。",
+        ],
+        "DOMESTIC_VIOLENCE" => &[
+            "孩子反映父亲酒后经常殴打母亲和自己。",
+            "邻居反映该户经常传出打骂声，孩子身上有伤。",
+        ],
         _ => &["村（居）委会反映该儿童生活状况异常，需核查。"],
     };
     any(r, pool)
@@ -170,7 +199,11 @@ pub(crate) fn report_description(r: &mut impl Rng, category: &str) -> &'static s
 pub(crate) fn discharge_summary(r: &mut impl Rng, diagnosis: &str, inpatient: bool) -> String {
     let course = any(
         r,
-        &["经药物治疗与心理治疗，症状明显缓解", "经规范治疗，情绪趋于稳定，睡眠改善", "经综合治疗，自伤观念消失，社会功能部分恢复"],
+        &[
+            "经药物治疗与心理治疗，症状明显缓解",
+            "经规范治疗，情绪趋于稳定，睡眠改善",
+            "经综合治疗，自伤观念消失，社会功能部分恢复",
+        ],
     );
     let setting = if inpatient { "住院" } else { "门诊" };
     format!("{setting}诊断：{diagnosis}。{course}。出院时精神状态平稳，无自伤自杀观念。")

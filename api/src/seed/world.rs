@@ -60,7 +60,6 @@ pub(crate) struct City {
     pub welfare: Uuid,
     pub welfare_name: String,
     pub hotline: Uuid,
-    pub procuratorate: Uuid,
 }
 
 /// A school of a county.
@@ -167,7 +166,12 @@ impl OrgMaker {
 }
 
 fn region_row(code: i64, name: &str, level: RegionLevel, parent: Option<i64>) -> region::Model {
-    region::Model { code, name: name.to_owned(), level, parent_code: parent }
+    region::Model {
+        code,
+        name: name.to_owned(),
+        level,
+        parent_code: parent,
+    }
 }
 
 const CN_DIGITS: &[&str] = &["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
@@ -181,8 +185,16 @@ impl World {
     pub fn build(seed: u64) -> Self {
         let mut r = ChaCha8Rng::seed_from_u64(seed);
         r.set_stream(0);
-        let mut regions = vec![region_row(PROVINCE, "广西壮族自治区", RegionLevel::Province, None)];
-        let mut orgs = OrgMaker { at: time::directory_time(), out: Vec::new() };
+        let mut regions = vec![region_row(
+            PROVINCE,
+            "广西壮族自治区",
+            RegionLevel::Province,
+            None,
+        )];
+        let mut orgs = OrgMaker {
+            at: time::directory_time(),
+            out: Vec::new(),
+        };
         let mut cities = Vec::new();
         let mut counties: Vec<County> = Vec::new();
         let mut townships: Vec<Township> = Vec::new();
@@ -195,7 +207,12 @@ impl World {
 
         for &(c4, city_name, short, area) in CITIES {
             let city_code = c4 * 100_000_000;
-            regions.push(region_row(city_code, city_name, RegionLevel::City, Some(PROVINCE)));
+            regions.push(region_row(
+                city_code,
+                city_name,
+                RegionLevel::City,
+                Some(PROVINCE),
+            ));
             let psych_hospital = orgs.add(
                 &mut r,
                 format!("{city_name}精神卫生中心"),
@@ -205,8 +222,14 @@ impl World {
                 area,
             );
             let welfare_name = format!("{city_name}儿童福利院");
-            let welfare =
-                orgs.add(&mut r, welfare_name.clone(), OrganizationKind::WelfareInstitution, Agency::CivilAffairs, city_code, area);
+            let welfare = orgs.add(
+                &mut r,
+                welfare_name.clone(),
+                OrganizationKind::WelfareInstitution,
+                Agency::CivilAffairs,
+                city_code,
+                area,
+            );
             let hotline = orgs.add(
                 &mut r,
                 format!("{city_name}12355青少年服务台"),
@@ -215,7 +238,8 @@ impl World {
                 city_code,
                 area,
             );
-            let procuratorate = orgs.add(
+            // The procuratorate: victim-aid partner, in the directory only.
+            orgs.add(
                 &mut r,
                 format!("{city_name}人民检察院"),
                 OrganizationKind::Procuratorate,
@@ -233,7 +257,6 @@ impl World {
                 welfare,
                 welfare_name,
                 hotline,
-                procuratorate,
             });
 
             // Counties: Nanning's real ones, elsewhere 3–8 generated districts and counties.
@@ -258,7 +281,12 @@ impl World {
 
             for (suffix, county_name, urban) in plan {
                 let county_code = city_code + suffix * 1_000_000;
-                regions.push(region_row(county_code, &county_name, RegionLevel::County, Some(city_code)));
+                regions.push(region_row(
+                    county_code,
+                    &county_name,
+                    RegionLevel::County,
+                    Some(city_code),
+                ));
                 let county_index = counties.len();
                 let mut county_weight = city_weight * r.gen_range(0.6..1.6);
                 if county_code == 450_102_000_000 {
@@ -282,7 +310,12 @@ impl World {
                         format!("{stem}乡")
                     };
                     let tcode = county_code + t * 1_000;
-                    regions.push(region_row(tcode, &tname, RegionLevel::Township, Some(county_code)));
+                    regions.push(region_row(
+                        tcode,
+                        &tname,
+                        RegionLevel::Township,
+                        Some(county_code),
+                    ));
                     let home = orgs.add(
                         &mut r,
                         format!("{county_name}{tname}儿童之家"),
@@ -295,18 +328,35 @@ impl World {
                     let mut vids = Vec::new();
                     for v in 1..=r.gen_range(3..=6i64) {
                         let vstem = names::place_stem(&mut r, &mut village_stems);
-                        let vname = if urban { format!("{vstem}社区") } else { format!("{vstem}村") };
+                        let vname = if urban {
+                            format!("{vstem}社区")
+                        } else {
+                            format!("{vstem}村")
+                        };
                         let vcode = tcode + v;
                         regions.push(region_row(vcode, &vname, RegionLevel::Village, Some(tcode)));
                         vids.push(villages.len());
                         county_villages.push(villages.len());
-                        villages.push(Village { code: vcode, name: vname, township: township_index });
+                        villages.push(Village {
+                            code: vcode,
+                            name: vname,
+                            township: township_index,
+                        });
                     }
-                    townships.push(Township { code: tcode, name: tname, county: county_index, children_home: home, villages: vids });
+                    townships.push(Township {
+                        code: tcode,
+                        name: tname,
+                        county: county_index,
+                        children_home: home,
+                        villages: vids,
+                    });
                     town_ids.push(township_index);
                 }
                 // Spread the county's weight over its villages.
-                let raw: Vec<f64> = county_villages.iter().map(|_| r.gen_range(0.5..1.5)).collect();
+                let raw: Vec<f64> = county_villages
+                    .iter()
+                    .map(|_| r.gen_range(0.5..1.5))
+                    .collect();
                 let sum: f64 = raw.iter().sum();
                 weights.extend(raw.iter().map(|w| county_weight * w / sum));
 
@@ -328,9 +378,22 @@ impl World {
                         primary_n += 1;
                         format!("{county_name}第{}小学", ordinal(primary_n))
                     };
-                    let place = town_ids.get(r.gen_range(0..town_ids.len())).map_or(seat, |t| townships[*t].code);
-                    let id = orgs.add(&mut r, name, OrganizationKind::School, Agency::Education, place, area);
-                    schools.push(School { id, short: format!("{:06}s{}", county_code / 1_000_000, k + 1), secondary });
+                    let place = town_ids
+                        .get(r.gen_range(0..town_ids.len()))
+                        .map_or(seat, |t| townships[*t].code);
+                    let id = orgs.add(
+                        &mut r,
+                        name,
+                        OrganizationKind::School,
+                        Agency::Education,
+                        place,
+                        area,
+                    );
+                    schools.push(School {
+                        id,
+                        short: format!("{:06}s{}", county_code / 1_000_000, k + 1),
+                        secondary,
+                    });
                 }
                 let general_hospital = orgs.add(
                     &mut r,
@@ -342,7 +405,10 @@ impl World {
                 );
                 let health_center = orgs.add(
                     &mut r,
-                    format!("{county_name}{}社区卫生服务中心", townships[town_ids[0]].name),
+                    format!(
+                        "{county_name}{}社区卫生服务中心",
+                        townships[town_ids[0]].name
+                    ),
                     OrganizationKind::CommunityHealthCenter,
                     Agency::Health,
                     seat,
@@ -393,14 +459,24 @@ impl World {
             acc += w;
             cumulative.push(acc);
         }
-        World { regions, organizations: orgs.out, cities, counties, townships, villages, cumulative }
+        World {
+            regions,
+            organizations: orgs.out,
+            cities,
+            counties,
+            townships,
+            villages,
+            cumulative,
+        }
     }
 
     /// The village a uniform draw `u` in [0, 1) falls into, by population weight.
     pub fn pick_village(&self, u: f64) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = u * total;
-        self.cumulative.partition_point(|c| *c <= x).min(self.villages.len().saturating_sub(1))
+        self.cumulative
+            .partition_point(|c| *c <= x)
+            .min(self.villages.len().saturating_sub(1))
     }
 
     /// Township, county and city indexes of a village.
@@ -436,7 +512,12 @@ mod tests {
                 RegionLevel::Township => 9,
                 RegionLevel::Village => 12,
             };
-            assert_eq!(truncate(reg.code, digits), reg.code, "{} has only {digits} significant digits", reg.code);
+            assert_eq!(
+                truncate(reg.code, digits),
+                reg.code,
+                "{} has only {digits} significant digits",
+                reg.code
+            );
             if let Some(p) = reg.parent_code {
                 assert!(codes.contains(&p));
                 let parent_digits = match reg.level {
@@ -450,12 +531,20 @@ mod tests {
                 assert_eq!(reg.level, RegionLevel::Province);
             }
         }
-        let cities: Vec<&region::Model> = w.regions.iter().filter(|r| r.level == RegionLevel::City).collect();
+        let cities: Vec<&region::Model> = w
+            .regions
+            .iter()
+            .filter(|r| r.level == RegionLevel::City)
+            .collect();
         assert_eq!(cities.len(), 14);
         assert_eq!(cities[0].name, "南宁市");
         assert_eq!(cities[13].code, 451_400_000_000);
         for city in &w.cities {
-            let n = w.counties.iter().filter(|c| truncate(c.code, 4) == city.code).count();
+            let n = w
+                .counties
+                .iter()
+                .filter(|c| truncate(c.code, 4) == city.code)
+                .count();
             assert!((3..=8).contains(&n), "{} has {n} counties", city.name);
         }
         for t in &w.townships {
@@ -464,9 +553,14 @@ mod tests {
         for c in &w.counties {
             assert!((3..=6).contains(&c.townships.len()));
             assert!((2..=4).contains(&c.schools.len()));
-            assert!(c.schools.iter().any(|s| s.secondary) && c.schools.iter().any(|s| !s.secondary));
+            assert!(
+                c.schools.iter().any(|s| s.secondary) && c.schools.iter().any(|s| !s.secondary)
+            );
         }
-        assert!(w.regions.iter().any(|r| r.code == 450_102_000_000 && r.name == "兴宁区"));
+        assert!(w
+            .regions
+            .iter()
+            .any(|r| r.code == 450_102_000_000 && r.name == "兴宁区"));
     }
 
     #[test]
@@ -478,14 +572,20 @@ mod tests {
         assert_eq!(count(OrganizationKind::Procuratorate), 14);
         assert_eq!(count(OrganizationKind::WelfareInstitution), 14);
         assert_eq!(count(OrganizationKind::GeneralHospital), w.counties.len());
-        assert_eq!(count(OrganizationKind::CommunityHealthCenter), w.counties.len());
+        assert_eq!(
+            count(OrganizationKind::CommunityHealthCenter),
+            w.counties.len()
+        );
         assert_eq!(count(OrganizationKind::ProtectionCenter), w.counties.len());
         assert_eq!(count(OrganizationKind::ChildrenHome), w.townships.len());
         assert_eq!(count(OrganizationKind::AgencyOffice), 2 * w.counties.len());
         let ids: BTreeSet<Uuid> = w.organizations.iter().map(|o| o.id).collect();
         assert_eq!(ids.len(), w.organizations.len());
         let codes: BTreeSet<i64> = w.regions.iter().map(|r| r.code).collect();
-        assert!(w.organizations.iter().all(|o| codes.contains(&o.region_code)));
+        assert!(w
+            .organizations
+            .iter()
+            .all(|o| codes.contains(&o.region_code)));
     }
 
     #[test]

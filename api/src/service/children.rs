@@ -1,13 +1,16 @@
 //! Listing and counting children inside a row scope, with filters, a sort order and keyset
 //! pagination (opaque cursors over the sort key and id, stable under concurrent inserts).
 
-use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use carehub_entity::child;
 use carehub_entity::enums::{ChildStatus, DifficultyCategory, EnrollmentStatus, RiskLevel};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Value};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Value,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -48,7 +51,10 @@ pub struct Sort {
 impl Sort {
     /// The default: most recently updated first.
     pub fn recent() -> Self {
-        Self { key: SortKey::UpdatedAt, descending: true }
+        Self {
+            key: SortKey::UpdatedAt,
+            descending: true,
+        }
     }
 }
 
@@ -80,12 +86,18 @@ pub fn cursor_of(row: &child::Model, sort: Sort) -> String {
         SortKey::RiskLevel => KeyValue::Int(i64::from(row.risk_rank)),
         SortKey::BirthYearMonth => KeyValue::Text(row.birth_year_month.clone()),
     };
-    let body = CursorBody { k: tag(sort.key, sort.descending), v, id: row.id };
+    let body = CursorBody {
+        k: tag(sort.key, sort.descending),
+        v,
+        id: row.id,
+    };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 fn decode_cursor(cursor: &str, sort: Sort) -> Result<CursorBody, ApiError> {
-    let bad = || ApiError::bad_input("after", "is not a cursor returned by this listing (cursors are opaque and tied to the sort order)");
+    let bad = || {
+        ApiError::bad_input("after", "is not a cursor returned by this listing (cursors are opaque and tied to the sort order)")
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
     let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if body.k != tag(sort.key, sort.descending) {
@@ -145,8 +157,14 @@ fn filter_condition(f: &Filter, today: chrono::NaiveDate) -> Condition {
         c = c.add(Expr::exists(q));
     }
     if let Some(n) = &f.name_search {
-        let escaped = n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        c = c.add(Expr::col(("children", "name")).like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+        let escaped = n
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        c = c.add(
+            Expr::col(("children", "name"))
+                .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
     }
     c
 }
@@ -161,8 +179,14 @@ pub async fn page<C: ConnectionTrait>(
     after: Option<&str>,
 ) -> Result<(Vec<child::Model>, bool), ApiError> {
     let col = sort_column(sort.key);
-    let dir = if sort.descending { Order::Desc } else { Order::Asc };
-    let mut q = child::Entity::find().filter(scope).filter(filter_condition(filter, Utc::now().date_naive()));
+    let dir = if sort.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let mut q = child::Entity::find()
+        .filter(scope)
+        .filter(filter_condition(filter, Utc::now().date_naive()));
     if let Some(c) = after {
         let body = decode_cursor(c, sort)?;
         let v: Value = match body.v {
@@ -173,20 +197,33 @@ pub async fn page<C: ConnectionTrait>(
         let key = Expr::col(("children", col));
         let id = Expr::col(("children", child::Column::Id));
         let cond = if sort.descending {
-            Condition::any().add(key.clone().lt(v.clone())).add(Condition::all().add(key.eq(v)).add(id.lt(body.id)))
+            Condition::any()
+                .add(key.clone().lt(v.clone()))
+                .add(Condition::all().add(key.eq(v)).add(id.lt(body.id)))
         } else {
-            Condition::any().add(key.clone().gt(v.clone())).add(Condition::all().add(key.eq(v)).add(id.gt(body.id)))
+            Condition::any()
+                .add(key.clone().gt(v.clone()))
+                .add(Condition::all().add(key.eq(v)).add(id.gt(body.id)))
         };
         q = q.filter(cond);
     }
-    let mut rows = q.order_by(col, dir.clone()).order_by(child::Column::Id, dir).limit(first + 1).all(db).await?;
+    let mut rows = q
+        .order_by(col, dir.clone())
+        .order_by(child::Column::Id, dir)
+        .limit(first + 1)
+        .all(db)
+        .await?;
     let more = rows.len() as u64 > first;
     rows.truncate(first as usize);
     Ok((rows, more))
 }
 
 /// How many children in scope match the filter (the connection's `totalCount`).
-pub async fn count<C: ConnectionTrait>(db: &C, scope: Condition, filter: &Filter) -> Result<u64, ApiError> {
+pub async fn count<C: ConnectionTrait>(
+    db: &C,
+    scope: Condition,
+    filter: &Filter,
+) -> Result<u64, ApiError> {
     Ok(child::Entity::find()
         .filter(scope)
         .filter(filter_condition(filter, Utc::now().date_naive()))
@@ -195,7 +232,11 @@ pub async fn count<C: ConnectionTrait>(db: &C, scope: Condition, filter: &Filter
 }
 
 /// One child by id, if inside the scope (otherwise indistinguishable from absent).
-pub async fn by_id<C: ConnectionTrait>(db: &C, scope: Condition, id: Uuid) -> Result<Option<child::Model>, ApiError> {
+pub async fn by_id<C: ConnectionTrait>(
+    db: &C,
+    scope: Condition,
+    id: Uuid,
+) -> Result<Option<child::Model>, ApiError> {
     Ok(child::Entity::find_by_id(id)
         .filter(scope)
         .filter(child::Column::ArchivedAt.is_null())

@@ -3,4 +3,5 @@
 
 pub mod children;
 pub mod directory;
+pub mod indicators;
 pub mod relations;

@@ -21,7 +21,12 @@ pub struct ListSpec {
 
 macro_rules! spec {
     ($name:ident, $table:literal, $order:literal) => {
-        pub const $name: ListSpec = ListSpec { table: $table, child_column: "child_id", order: $order, archivable: true };
+        pub const $name: ListSpec = ListSpec {
+            table: $table,
+            child_column: "child_id",
+            order: $order,
+            archivable: true,
+        };
     };
 }
 
@@ -42,9 +47,19 @@ spec!(SERVICE_RECORDS, "service_records", "occurred_at DESC");
 spec!(FLAGS, "flags", "raised_at DESC");
 spec!(LAWFUL_BASES, "lawful_bases", "valid_from DESC");
 /// Interventions of care plans, in plan order.
-pub const INTERVENTIONS: ListSpec = ListSpec { table: "care_plan_interventions", child_column: "care_plan_id", order: "position ASC", archivable: false };
+pub const INTERVENTIONS: ListSpec = ListSpec {
+    table: "care_plan_interventions",
+    child_column: "care_plan_id",
+    order: "position ASC",
+    archivable: false,
+};
 /// Transitions of workflow records, keyed by record id, oldest first.
-pub const TRANSITIONS: ListSpec = ListSpec { table: "workflow_transitions", child_column: "record_id", order: "at ASC", archivable: false };
+pub const TRANSITIONS: ListSpec = ListSpec {
+    table: "workflow_transitions",
+    child_column: "record_id",
+    order: "at ASC",
+    archivable: false,
+};
 
 /// Placeholders `$1…` (PostgreSQL) or `?` (SQLite) for `n` values starting at `start`.
 pub fn placeholders(backend: DatabaseBackend, start: usize, n: usize) -> String {
@@ -79,7 +94,11 @@ where
     let mut keys = keys.to_vec();
     keys.sort();
     keys.dedup();
-    let archived = if spec.archivable { " AND archived_at IS NULL" } else { "" };
+    let archived = if spec.archivable {
+        " AND archived_at IS NULL"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT * FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}, id DESC) AS rn__ \
          FROM {table} t WHERE {key} IN ({ph}){archived}) w WHERE rn__ <= {limit} ORDER BY {key}, rn__",
@@ -89,7 +108,10 @@ where
         ph = placeholders(backend, 1, keys.len()),
     );
     let values: Vec<Value> = keys.iter().map(|k| Value::from(*k)).collect();
-    let rows = E::find().from_raw_sql(Statement::from_sql_and_values(backend, sql, values)).all(db).await?;
+    let rows = E::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?;
     for row in rows {
         if let Some(k) = key_of(&row) {
             out.entry(k).or_default().push(Arc::new(row));

@@ -7,7 +7,9 @@ use carehub_entity::enums::RiskLevel;
 use carehub_entity::{child, crisis_event, screening, treatment_episode, workflow_transition};
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use super::WriteCtx;
@@ -30,7 +32,10 @@ pub const RISK_REVIEW: &str = "ChildRisk";
 /// Recomputes the derived fields of `child_id` and stores them if they changed.
 pub async fn recompute_child(w: &mut WriteCtx, child_id: Uuid) -> ApiResult<child::Model> {
     let txn = &w.txn;
-    let current = child::Entity::find_by_id(child_id).one(txn).await?.ok_or_else(|| crate::error::ApiError::NotFound(format!("no child {child_id}")))?;
+    let current = child::Entity::find_by_id(child_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::NotFound(format!("no child {child_id}")))?;
     let latest_screening = screening::Entity::find()
         .filter(screening::Column::ChildId.eq(child_id))
         .filter(screening::Column::ArchivedAt.is_null())
@@ -51,7 +56,8 @@ pub async fn recompute_child(w: &mut WriteCtx, child_id: Uuid) -> ApiResult<chil
         .order_by_desc(workflow_transition::Column::At)
         .one(txn)
         .await?;
-    let mut candidates: Vec<(DateTime<Utc>, RiskLevel)> = latest_screening.into_iter().chain(latest_crisis).collect();
+    let mut candidates: Vec<(DateTime<Utc>, RiskLevel)> =
+        latest_screening.into_iter().chain(latest_crisis).collect();
     if let Some(r) = &latest_review {
         if let Some(level) = RiskLevel::parse(&r.to_status) {
             candidates.push((r.at, level));
@@ -61,7 +67,8 @@ pub async fn recompute_child(w: &mut WriteCtx, child_id: Uuid) -> ApiResult<chil
     let mut next = candidates.last().copied();
     // Lowering ORANGE/RED needs the approver's review recorded after the lowering result.
     if let (Some((at, level)), Some(cur)) = (next, current.current_risk_level) {
-        let lowering = rank(Some(level)) < rank(Some(cur)) && rank(Some(cur)) >= rank(Some(RiskLevel::Orange));
+        let lowering =
+            rank(Some(level)) < rank(Some(cur)) && rank(Some(cur)) >= rank(Some(RiskLevel::Orange));
         let reviewed = latest_review.as_ref().is_some_and(|r| r.at >= at);
         if lowering && !reviewed {
             next = Some((current.risk_updated_at.unwrap_or(at), cur));
@@ -83,7 +90,10 @@ pub async fn recompute_child(w: &mut WriteCtx, child_id: Uuid) -> ApiResult<chil
         .await?;
     let level = next.map(|(_, l)| l);
     let fit = last_discharge.and_then(|e| e.fit_to_return);
-    if current.current_risk_level == level && current.in_treatment == open_episode && current.fit_to_return == fit {
+    if current.current_risk_level == level
+        && current.in_treatment == open_episode
+        && current.fit_to_return == fit
+    {
         return Ok(current);
     }
     let mut am = current.clone().into_active_model();

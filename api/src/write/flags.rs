@@ -15,7 +15,14 @@ use crate::error::ApiResult;
 pub const SYSTEM: &str = "system";
 
 /// Raises a flag unless the same one is open.
-pub async fn raise<C: ConnectionTrait>(db: &C, child: Uuid, kind: FlagKind, subject: &str, message: String, at: chrono::DateTime<chrono::Utc>) -> ApiResult<bool> {
+pub async fn raise<C: ConnectionTrait>(
+    db: &C,
+    child: Uuid,
+    kind: FlagKind,
+    subject: &str,
+    message: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<bool> {
     let open = flag::Entity::find()
         .filter(flag::Column::ChildId.eq(child))
         .filter(flag::Column::Kind.eq(kind))
@@ -52,11 +59,27 @@ pub async fn raise<C: ConnectionTrait>(db: &C, child: Uuid, kind: FlagKind, subj
 }
 
 /// Resolves the open flag of (child, kind, subject), if any.
-pub async fn clear<C: ConnectionTrait>(db: &C, child: Uuid, kind: FlagKind, subject: &str, resolution: &str, at: chrono::DateTime<chrono::Utc>) -> ApiResult<u64> {
+pub async fn clear<C: ConnectionTrait>(
+    db: &C,
+    child: Uuid,
+    kind: FlagKind,
+    subject: &str,
+    resolution: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<u64> {
     let res = flag::Entity::update_many()
-        .col_expr(flag::Column::ResolvedAt, sea_orm::sea_query::Expr::value(at))
-        .col_expr(flag::Column::ResolvedBy, sea_orm::sea_query::Expr::value(SYSTEM))
-        .col_expr(flag::Column::Resolution, sea_orm::sea_query::Expr::value(resolution))
+        .col_expr(
+            flag::Column::ResolvedAt,
+            sea_orm::sea_query::Expr::value(at),
+        )
+        .col_expr(
+            flag::Column::ResolvedBy,
+            sea_orm::sea_query::Expr::value(SYSTEM),
+        )
+        .col_expr(
+            flag::Column::Resolution,
+            sea_orm::sea_query::Expr::value(resolution),
+        )
         .col_expr(flag::Column::UpdatedAt, sea_orm::sea_query::Expr::value(at))
         .filter(flag::Column::ChildId.eq(child))
         .filter(flag::Column::Kind.eq(kind))
@@ -70,12 +93,24 @@ pub async fn clear<C: ConnectionTrait>(db: &C, child: Uuid, kind: FlagKind, subj
 /// A visit done clears its overdue flags; a planned visit already past due raises one.
 pub async fn after_visit(w: &mut WriteCtx, v: &visit::Model) -> ApiResult<()> {
     let key = v.id.to_string();
-    let kind = if v.kind == carehub_entity::enums::VisitKind::PostDischargeFollowUp { FlagKind::OverdueFollowUp } else { FlagKind::OverdueVisit };
+    let kind = if v.kind == carehub_entity::enums::VisitKind::PostDischargeFollowUp {
+        FlagKind::OverdueFollowUp
+    } else {
+        FlagKind::OverdueVisit
+    };
     if v.done_at.is_some() || v.archived_at.is_some() {
         clear(&w.txn, v.child_id, kind, &key, "visit recorded", w.at).await?;
     } else if let Some(due) = v.due_date {
         if due < w.at.date_naive() {
-            raise(&w.txn, v.child_id, kind, &key, format!("{} due {due} not done", v.kind.as_str()), w.at).await?;
+            raise(
+                &w.txn,
+                v.child_id,
+                kind,
+                &key,
+                format!("{} due {due} not done", v.kind.as_str()),
+                w.at,
+            )
+            .await?;
         }
     }
     Ok(())

@@ -17,11 +17,11 @@ use carehub_policy::{ClassSet, GroupSet, RowFacts, WriteDecision};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PrimaryKeyTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PrimaryKeyTrait, QueryFilter, TransactionTrait,
 };
 use serde::Serialize;
-use serde_json::{Value as Json, json};
+use serde_json::{json, Value as Json};
 use uuid::Uuid;
 
 use crate::audit::AuditRecord;
@@ -38,11 +38,18 @@ pub fn now() -> DateTime<Utc> {
 
 /// The names of the fields set (non-null) in the mutation argument `arg`.
 pub fn provided(ctx: &Context<'_>, arg: &str) -> Vec<String> {
-    let Ok(args) = ctx.field().arguments() else { return Vec::new() };
+    let Ok(args) = ctx.field().arguments() else {
+        return Vec::new();
+    };
     args.into_iter()
         .find(|(n, _)| n.as_str() == arg)
         .and_then(|(_, v)| match v {
-            async_graphql::Value::Object(o) => Some(o.into_iter().filter(|(_, v)| !matches!(v, async_graphql::Value::Null)).map(|(k, _)| k.to_string()).collect()),
+            async_graphql::Value::Object(o) => Some(
+                o.into_iter()
+                    .filter(|(_, v)| !matches!(v, async_graphql::Value::Null))
+                    .map(|(k, _)| k.to_string())
+                    .collect(),
+            ),
             _ => None,
         })
         .unwrap_or_default()
@@ -62,12 +69,20 @@ impl WriteCtx {
     pub async fn begin(ctx: &Context<'_>) -> ApiResult<Self> {
         let rc = RequestCtx::of(ctx).clone();
         let txn = rc.app.db.write.begin().await?;
-        Ok(Self { rc, txn, at: now(), events: Vec::new(), audit: Vec::new() })
+        Ok(Self {
+            rc,
+            txn,
+            at: now(),
+            events: Vec::new(),
+            audit: Vec::new(),
+        })
     }
 
     /// The principal's organization, required for writes that belong to an organization.
     pub fn org(&self) -> ApiResult<Uuid> {
-        self.rc.org.ok_or_else(|| ApiError::forbidden("this write needs an organization in the token (org claim)"))
+        self.rc.org.ok_or_else(|| {
+            ApiError::forbidden("this write needs an organization in the token (org claim)")
+        })
     }
 
     /// Loads a child for a write. Outside the writer's scope it does not exist.
@@ -89,9 +104,19 @@ impl WriteCtx {
         E::Model: Record,
         <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
     {
-        let row = E::find_by_id(id).one(&self.txn).await?.ok_or_else(|| ApiError::NotFound(format!("no {} {id} in your scope", <E::Model as Record>::TYPE)))?;
+        let row = E::find_by_id(id).one(&self.txn).await?.ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no {} {id} in your scope",
+                <E::Model as Record>::TYPE
+            ))
+        })?;
         if let Some(child_id) = row.child_id() {
-            self.child(child_id).await.map_err(|_| ApiError::NotFound(format!("no {} {id} in your scope", <E::Model as Record>::TYPE)))?;
+            self.child(child_id).await.map_err(|_| {
+                ApiError::NotFound(format!(
+                    "no {} {id} in your scope",
+                    <E::Model as Record>::TYPE
+                ))
+            })?;
         }
         Ok(row)
     }
@@ -111,29 +136,58 @@ impl WriteCtx {
 
     /// Every field of `input_type` the request sets must be writable on this row; the first
     /// that is not refuses the whole mutation.
-    pub fn authorize(&self, input_type: &str, fields: &[String], facts: &RowFacts) -> ApiResult<()> {
+    pub fn authorize(
+        &self,
+        input_type: &str,
+        fields: &[String],
+        facts: &RowFacts,
+    ) -> ApiResult<()> {
         let policy = &self.rc.policy;
         for f in fields {
             let Some(fid) = self.rc.app.fields.get(input_type, f) else {
-                return Err(ApiError::Forbidden { reason: "the field has no entry in the remit policy".into(), field: Some(format!("{input_type}.{f}")) });
+                return Err(ApiError::Forbidden {
+                    reason: "the field has no entry in the remit policy".into(),
+                    field: Some(format!("{input_type}.{f}")),
+                });
             };
             if let WriteDecision::Deny(reason) = policy.decide_write(self.rc.role, fid, facts) {
-                return Err(ApiError::Forbidden { reason: format!("role {} may not write this field here: {reason}", self.rc.principal.role), field: Some(format!("{input_type}.{f}")) });
+                return Err(ApiError::Forbidden {
+                    reason: format!(
+                        "role {} may not write this field here: {reason}",
+                        self.rc.principal.role
+                    ),
+                    field: Some(format!("{input_type}.{f}")),
+                });
             }
         }
         Ok(())
     }
 
-    fn record_change<M: Record + Serialize>(&mut self, op: &str, old: Option<&M>, new: &M, region: Option<i64>) -> Vec<String> {
+    fn record_change<M: Record + Serialize>(
+        &mut self,
+        op: &str,
+        old: Option<&M>,
+        new: &M,
+        region: Option<i64>,
+    ) -> Vec<String> {
         let old_v = old.map(|o| serde_json::to_value(o).unwrap_or(Json::Null));
         let new_v = serde_json::to_value(new).unwrap_or(Json::Null);
         let mut changed = BTreeMap::new();
         if let Json::Object(n) = &new_v {
             for (k, v) in n {
-                if SECRET_COLUMNS.contains(&k.as_str()) || matches!(k.as_str(), "version" | "updated_at" | "updated_by" | "created_at" | "created_by") {
+                if SECRET_COLUMNS.contains(&k.as_str())
+                    || matches!(
+                        k.as_str(),
+                        "version" | "updated_at" | "updated_by" | "created_at" | "created_by"
+                    )
+                {
                     continue;
                 }
-                let before = old_v.as_ref().and_then(|o| o.get(k)).cloned().unwrap_or(Json::Null);
+                let before = old_v
+                    .as_ref()
+                    .and_then(|o| o.get(k))
+                    .cloned()
+                    .unwrap_or(Json::Null);
                 if old.is_none() || before != *v {
                     changed.insert(k.clone(), json!([before, v]));
                 }
@@ -162,7 +216,15 @@ impl WriteCtx {
     }
 
     /// Adds a WRITE (or other action) audit entry committed with the transaction.
-    pub fn audit_write(&mut self, entity: &str, record: Uuid, child: Option<Uuid>, op: &str, fields: Vec<String>, reason: Option<String>) {
+    pub fn audit_write(
+        &mut self,
+        entity: &str,
+        record: Uuid,
+        child: Option<Uuid>,
+        op: &str,
+        fields: Vec<String>,
+        reason: Option<String>,
+    ) {
         let p = &self.rc.principal;
         self.audit.push(AuditRecord {
             at: self.at,
@@ -173,7 +235,11 @@ impl WriteCtx {
             client_id: p.client_id.clone(),
             purpose: p.purpose.as_str().to_owned(),
             lawful_basis: None,
-            action: if op == "REVEAL_ID" || op == "BREAK_GLASS" { op.to_owned() } else { "WRITE".to_owned() },
+            action: if op == "REVEAL_ID" || op == "BREAK_GLASS" {
+                op.to_owned()
+            } else {
+                "WRITE".to_owned()
+            },
             operation: self.rc.operation_name().or_else(|| Some(op.to_owned())),
             entity: Some(entity.to_owned()),
             record_ids: vec![record.to_string()],
@@ -204,13 +270,22 @@ impl WriteCtx {
 
     /// Updates a record if its version is still `expected`; otherwise `CONFLICT` naming the
     /// current version and the fields changed since.
-    pub async fn update<E, A>(&mut self, old: &E::Model, mut am: A, expected: i32, region: Option<i64>) -> ApiResult<E::Model>
+    pub async fn update<E, A>(
+        &mut self,
+        old: &E::Model,
+        mut am: A,
+        expected: i32,
+        region: Option<i64>,
+    ) -> ApiResult<E::Model>
     where
         E: EntityTrait,
         A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
         E::Model: IntoActiveModel<A> + Record + Serialize + Clone,
     {
-        let current = serde_json::to_value(old).ok().and_then(|v| v.get("version").and_then(Json::as_i64)).unwrap_or(0) as i32;
+        let current = serde_json::to_value(old)
+            .ok()
+            .and_then(|v| v.get("version").and_then(Json::as_i64))
+            .unwrap_or(0) as i32;
         if current != expected {
             return Err(self.conflict::<E::Model>(old.id(), current, expected).await);
         }
@@ -219,12 +294,24 @@ impl WriteCtx {
         let id_col = column::<E>("id");
         let version_col = column::<E>("version");
         let (Some(id_col), Some(version_col)) = (id_col, version_col) else {
-            return Err(ApiError::Internal(anyhow::anyhow!("{} lacks id/version columns", <E::Model as Record>::TYPE)));
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "{} lacks id/version columns",
+                <E::Model as Record>::TYPE
+            )));
         };
-        let rows = E::update_many().set(am).filter(id_col.eq(old.id())).filter(version_col.eq(expected)).exec_with_returning(&self.txn).await?;
+        let rows = E::update_many()
+            .set(am)
+            .filter(id_col.eq(old.id()))
+            .filter(version_col.eq(expected))
+            .exec_with_returning(&self.txn)
+            .await?;
         let Some(new) = rows.into_iter().next() else {
-            let now_version = current_version::<E>(&self.txn, old.id()).await.unwrap_or(current);
-            return Err(self.conflict::<E::Model>(old.id(), now_version, expected).await);
+            let now_version = current_version::<E>(&self.txn, old.id())
+                .await
+                .unwrap_or(current);
+            return Err(self
+                .conflict::<E::Model>(old.id(), now_version, expected)
+                .await);
         };
         self.record_change("UPDATE", Some(old), &new, region);
         Ok(new)
@@ -240,8 +327,19 @@ impl WriteCtx {
             .unwrap_or_default();
         let mut fields: Vec<String> = events
             .iter()
-            .filter(|e| e.changed.get("version").and_then(Json::as_i64).is_some_and(|v| v > i64::from(expected)))
-            .flat_map(|e| e.changed.get("fields").and_then(Json::as_object).map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default())
+            .filter(|e| {
+                e.changed
+                    .get("version")
+                    .and_then(Json::as_i64)
+                    .is_some_and(|v| v > i64::from(expected))
+            })
+            .flat_map(|e| {
+                e.changed
+                    .get("fields")
+                    .and_then(Json::as_object)
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
             .collect();
         fields.sort();
         fields.dedup();
@@ -252,7 +350,15 @@ impl WriteCtx {
     }
 
     /// Records a workflow transition (who, when, why).
-    pub async fn transition(&mut self, entity: &str, record: Uuid, child: Option<Uuid>, from: Option<&str>, to: &str, note: Option<String>) -> ApiResult<()> {
+    pub async fn transition(
+        &mut self,
+        entity: &str,
+        record: Uuid,
+        child: Option<Uuid>,
+        from: Option<&str>,
+        to: &str,
+        note: Option<String>,
+    ) -> ApiResult<()> {
         workflow_transition::ActiveModel {
             id: Set(Uuid::now_v7()),
             entity: Set(entity.to_owned()),
@@ -274,13 +380,17 @@ impl WriteCtx {
     pub async fn commit(mut self) -> ApiResult<()> {
         let events = std::mem::take(&mut self.events);
         if !events.is_empty() {
-            change_event::Entity::insert_many(events).exec(&self.txn).await?;
+            change_event::Entity::insert_many(events)
+                .exec(&self.txn)
+                .await?;
         }
         let records = std::mem::take(&mut self.audit);
         let lane = self.rc.app.audit.lane().await;
         let (rows, head) = lane.extend(&records);
         if !rows.is_empty() {
-            carehub_entity::audit_entry::Entity::insert_many(rows).exec(&self.txn).await?;
+            carehub_entity::audit_entry::Entity::insert_many(rows)
+                .exec(&self.txn)
+                .await?;
         }
         self.txn.commit().await?;
         lane.advance(head);
@@ -306,7 +416,11 @@ where
 {
     let id_col = column::<E>("id")?;
     let row = E::find().filter(id_col.eq(id)).one(txn).await.ok()??;
-    serde_json::to_value(&row).ok()?.get("version")?.as_i64().map(|v| v as i32)
+    serde_json::to_value(&row)
+        .ok()?
+        .get("version")?
+        .as_i64()
+        .map(|v| v as i32)
 }
 
 /// Fills id, created/updated by/at, version and owner columns of a new or updated row.
@@ -315,14 +429,19 @@ fn fill_meta<A: ActiveModelTrait>(am: &mut A, rc: &RequestCtx, at: DateTime<Utc>
     let time = sea_orm::Value::ChronoDateTimeUtc(Some(at));
     if create {
         if let Some(c) = column::<A::Entity>("id") {
-            if am.get(c).into_value().is_none() || matches!(am.get(c), sea_orm::ActiveValue::NotSet) {
+            if am.get(c).into_value().is_none() || matches!(am.get(c), sea_orm::ActiveValue::NotSet)
+            {
                 am.set(c, sea_orm::Value::Uuid(Some(Uuid::now_v7())));
             }
         }
         set_col(am, "created_at", time.clone());
         set_col(am, "created_by", sub.clone());
         set_col(am, "version", sea_orm::Value::Int(Some(1)));
-        set_col(am, "owner_agency", sea_orm::Value::String(Some(rc.agency.as_str().to_owned())));
+        set_col(
+            am,
+            "owner_agency",
+            sea_orm::Value::String(Some(rc.agency.as_str().to_owned())),
+        );
         set_col(am, "owner_org_id", sea_orm::Value::Uuid(rc.org));
     }
     set_col(am, "updated_at", time);

@@ -24,7 +24,11 @@ state!(ReferralStatus, ReportStatus, CarePlanStatus, ReturnStatus);
 impl<S: State> Machine<S> {
     /// The states reachable from `from` in one step.
     pub fn next(&self, from: S) -> Vec<S> {
-        self.transitions.iter().filter(|(f, _)| *f == from).map(|(_, t)| *t).collect()
+        self.transitions
+            .iter()
+            .filter(|(f, _)| *f == from)
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     /// Whether `from → to` is allowed.
@@ -45,7 +49,11 @@ impl<S: State> Machine<S> {
                 self.name,
                 from.name(),
                 to.name(),
-                if next.is_empty() { "none (final state)".to_owned() } else { next.join(", ") }
+                if next.is_empty() {
+                    "none (final state)".to_owned()
+                } else {
+                    next.join(", ")
+                }
             ),
         ))
     }
@@ -79,7 +87,11 @@ use ReportStatus as P;
 /// Report (强制报告): REPORTED → ACKNOWLEDGED → HANDLING → CLOSED.
 pub const REPORT: Machine<ReportStatus> = Machine {
     name: "report",
-    transitions: &[(P::Reported, P::Acknowledged), (P::Acknowledged, P::Handling), (P::Handling, P::Closed)],
+    transitions: &[
+        (P::Reported, P::Acknowledged),
+        (P::Acknowledged, P::Handling),
+        (P::Handling, P::Closed),
+    ],
 };
 
 use CarePlanStatus as C;
@@ -129,7 +141,10 @@ mod tests {
                     Err(e) => {
                         assert!(!listed, "{from:?} -> {to:?} listed but refused");
                         let msg = e.to_string();
-                        assert!(msg.contains(from.name()) && msg.contains(to.name()), "{msg}");
+                        assert!(
+                            msg.contains(from.name()) && msg.contains(to.name()),
+                            "{msg}"
+                        );
                         for n in m.next(*from) {
                             assert!(msg.contains(n.name()), "{msg} lacks {}", n.name());
                         }

@@ -12,7 +12,7 @@ use carehub_policy::{ClassSet, GroupSet, Policy, Principal, ReadDecision, RowFac
 use carehub_tests::fixtures::Fixture;
 use carehub_tests::*;
 use sea_orm::EntityTrait;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::role_token;
@@ -35,7 +35,12 @@ fn base(t: &Type) -> (String, bool) {
 
 fn sdl() -> Sdl {
     let doc = async_graphql::parser::parse_schema(carehub_api::graphql::sdl()).expect("SDL parses");
-    let mut s = Sdl { objects: BTreeMap::new(), inputs: BTreeMap::new(), mutation_args: BTreeMap::new(), scalars: BTreeSet::new() };
+    let mut s = Sdl {
+        objects: BTreeMap::new(),
+        inputs: BTreeMap::new(),
+        mutation_args: BTreeMap::new(),
+        scalars: BTreeSet::new(),
+    };
     for d in doc.definitions {
         if let TypeSystemDefinition::Type(t) = d {
             let name = t.node.name.node.to_string();
@@ -45,14 +50,31 @@ fn sdl() -> Sdl {
                     for f in &o.fields {
                         fields.insert(f.node.name.node.to_string(), base(&f.node.ty.node));
                         if name == "Mutation" {
-                            let args = f.node.arguments.iter().map(|a| (a.node.name.node.to_string(), base(&a.node.ty.node).0, !a.node.ty.node.nullable)).collect();
+                            let args = f
+                                .node
+                                .arguments
+                                .iter()
+                                .map(|a| {
+                                    (
+                                        a.node.name.node.to_string(),
+                                        base(&a.node.ty.node).0,
+                                        !a.node.ty.node.nullable,
+                                    )
+                                })
+                                .collect();
                             s.mutation_args.insert(f.node.name.node.to_string(), args);
                         }
                     }
                     s.objects.insert(name, fields);
                 }
                 TypeKind::InputObject(o) => {
-                    s.inputs.insert(name, o.fields.iter().map(|f| (f.node.name.node.to_string(), base(&f.node.ty.node).0)).collect());
+                    s.inputs.insert(
+                        name,
+                        o.fields
+                            .iter()
+                            .map(|f| (f.node.name.node.to_string(), base(&f.node.ty.node).0))
+                            .collect(),
+                    );
                 }
                 TypeKind::Scalar | TypeKind::Enum(_) => {
                     s.scalars.insert(name);
@@ -69,7 +91,9 @@ fn sdl() -> Sdl {
 
 /// A selection of every field of `ty`, recursing into object fields up to `depth`.
 fn selection(s: &Sdl, ty: &str, depth: usize) -> String {
-    let Some(fields) = s.objects.get(ty) else { return String::new() };
+    let Some(fields) = s.objects.get(ty) else {
+        return String::new();
+    };
     let mut out = vec!["__typename".to_owned()];
     for (f, (t, _)) in fields {
         if s.scalars.contains(t) {
@@ -107,53 +131,139 @@ async fn rows(app: &TestApp) -> Rows {
             all
         }};
     }
-    let children = load!(child, |r| r.responsible_org_id.or(r.owner_org_id), Some(r.id));
+    let children = load!(
+        child,
+        |r| r.responsible_org_id.or(r.owner_org_id),
+        Some(r.id)
+    );
     load!(child_difficulty, |r| r.owner_org_id, Some(r.child_id));
     load!(guardian, |r| r.owner_org_id, Some(r.child_id));
     let enrollments = load!(enrollment, |r| Some(r.school_id), Some(r.child_id));
-    load!(screening, |r| r.organization_id.or(r.owner_org_id), Some(r.child_id));
-    let plans = load!(care_plan, |r| r.organization_id.or(r.owner_org_id), Some(r.child_id));
-    load!(visit, |r| r.organization_id.or(r.owner_org_id), Some(r.child_id));
-    let pairings = load!(pairing, |r| r.organization_id.or(r.owner_org_id), Some(r.child_id));
+    load!(
+        screening,
+        |r| r.organization_id.or(r.owner_org_id),
+        Some(r.child_id)
+    );
+    let plans = load!(
+        care_plan,
+        |r| r.organization_id.or(r.owner_org_id),
+        Some(r.child_id)
+    );
+    load!(
+        visit,
+        |r| r.organization_id.or(r.owner_org_id),
+        Some(r.child_id)
+    );
+    let pairings = load!(
+        pairing,
+        |r| r.organization_id.or(r.owner_org_id),
+        Some(r.child_id)
+    );
     load!(crisis_event, |r| r.owner_org_id, Some(r.child_id));
     let referrals = load!(referral, |r| Some(r.from_org_id), Some(r.child_id));
-    let episodes = load!(treatment_episode, |r| Some(r.organization_id), Some(r.child_id));
+    let episodes = load!(
+        treatment_episode,
+        |r| Some(r.organization_id),
+        Some(r.child_id)
+    );
     load!(return_to_school, |r| Some(r.school_id), Some(r.child_id));
-    let victim_aid = load!(victim_aid, |r| r.organization_id.or(r.owner_org_id), Some(r.child_id));
-    load!(service_record, |r| r.organization_id.or(r.owner_org_id), r.child_id);
+    let victim_aid = load!(
+        victim_aid,
+        |r| r.organization_id.or(r.owner_org_id),
+        Some(r.child_id)
+    );
+    load!(
+        service_record,
+        |r| r.organization_id.or(r.owner_org_id),
+        r.child_id
+    );
     load!(flag, |r| r.owner_org_id, Some(r.child_id));
     let bases = load!(lawful_basis, |r| r.owner_org_id, Some(r.child_id));
     let reports = ent::report::Entity::find().all(db).await.unwrap();
     for r in &reports {
-        let classes = if r.category.is_harm() { ClassSet::HARM } else { ClassSet::EMPTY };
-        owner.insert(r.id, (r.owner_agency, r.reporter_org_id.or(r.owner_org_id), r.child_id, classes));
+        let classes = if r.category.is_harm() {
+            ClassSet::HARM
+        } else {
+            ClassSet::EMPTY
+        };
+        owner.insert(
+            r.id,
+            (
+                r.owner_agency,
+                r.reporter_org_id.or(r.owner_org_id),
+                r.child_id,
+                classes,
+            ),
+        );
     }
     for o in ent::organization::Entity::find().all(db).await.unwrap() {
         owner.insert(o.id, (o.owner_agency, Some(o.id), None, ClassSet::EMPTY));
     }
-    Rows { owner, referrals, bases, children, enrollments, episodes, victim_aid, plans, pairings, reports }
+    Rows {
+        owner,
+        referrals,
+        bases,
+        children,
+        enrollments,
+        episodes,
+        victim_aid,
+        plans,
+        pairings,
+        reports,
+    }
 }
 
 /// Whether `child` satisfies a scope predicate, evaluated over the fixture rows.
 fn holds(r: &Rows, pred: &carehub_policy::Pred, child: Uuid) -> bool {
     use carehub_policy::Pred::*;
     let open = |s: ent::enums::ReferralStatus| ent::enums::ReferralStatus::OPEN.contains(&s);
-    let c = r.children.iter().find(|c| c.id == child).expect("child row");
+    let c = r
+        .children
+        .iter()
+        .find(|c| c.id == child)
+        .expect("child row");
     let org_is = |o: &String, x: Uuid| o.parse::<Uuid>().ok() == Some(x);
     match pred {
         And(v) => v.iter().all(|p| holds(r, p, child)),
         Or(v) => v.iter().any(|p| holds(r, p, child)),
-        RegionPrefix(p) => carehub_api::domain::region::RegionPrefix::parse(p).map(|p| p.contains(c.residence_region_code)).unwrap_or(false),
-        OrgStudents { org } => r.enrollments.iter().any(|e| e.child_id == child && org_is(org, e.school_id) && e.status == ent::enums::EnrollmentStatus::Enrolled),
-        Class { org, teacher } => r.enrollments.iter().any(|e| e.child_id == child && org_is(org, e.school_id) && e.head_teacher.as_deref() == Some(teacher.as_str())),
-        Referred { org } => r.referrals.iter().any(|x| x.child_id == child && org_is(org, x.to_org_id) && open(x.status)),
-        Episode { org } => r.episodes.iter().any(|e| e.child_id == child && org_is(org, e.organization_id)),
+        RegionPrefix(p) => carehub_api::domain::region::RegionPrefix::parse(p)
+            .map(|p| p.contains(c.residence_region_code))
+            .unwrap_or(false),
+        OrgStudents { org } => r.enrollments.iter().any(|e| {
+            e.child_id == child
+                && org_is(org, e.school_id)
+                && e.status == ent::enums::EnrollmentStatus::Enrolled
+        }),
+        Class { org, teacher } => r.enrollments.iter().any(|e| {
+            e.child_id == child
+                && org_is(org, e.school_id)
+                && e.head_teacher.as_deref() == Some(teacher.as_str())
+        }),
+        Referred { org } => r
+            .referrals
+            .iter()
+            .any(|x| x.child_id == child && org_is(org, x.to_org_id) && open(x.status)),
+        Episode { org } => r
+            .episodes
+            .iter()
+            .any(|e| e.child_id == child && org_is(org, e.organization_id)),
         Assigned { sub } => {
-            r.plans.iter().any(|p| p.child_id == child && p.lead_worker.as_deref() == Some(sub.as_str()))
-                || r.pairings.iter().any(|p| p.child_id == child && p.supporter == *sub)
-                || r.victim_aid.iter().any(|v| v.child_id == child && v.worker.as_deref() == Some(sub.as_str()))
+            r.plans
+                .iter()
+                .any(|p| p.child_id == child && p.lead_worker.as_deref() == Some(sub.as_str()))
+                || r.pairings
+                    .iter()
+                    .any(|p| p.child_id == child && p.supporter == *sub)
+                || r.victim_aid
+                    .iter()
+                    .any(|v| v.child_id == child && v.worker.as_deref() == Some(sub.as_str()))
         }
-        Identified { sub } => c.created_by == *sub || r.reports.iter().any(|x| x.child_id == Some(child) && x.created_by == *sub),
+        Identified { sub } => {
+            c.created_by == *sub
+                || r.reports
+                    .iter()
+                    .any(|x| x.child_id == Some(child) && x.created_by == *sub)
+        }
         Institution { org } => c.responsible_org_id.is_some_and(|o| org_is(org, o)),
     }
 }
@@ -168,8 +278,17 @@ fn in_scope(r: &Rows, scope: &RowScope, child: Uuid) -> bool {
 
 /// The facts of a row for a principal, derived from the fixture rows.
 fn facts(policy: &Policy, r: &Rows, p: &Principal, id: Uuid, parent: Option<Uuid>) -> RowFacts {
-    let key = if r.owner.contains_key(&id) { id } else { parent.unwrap_or(id) };
-    let (agency, org, child, classes) = r.owner.get(&key).copied().unwrap_or((ent::enums::Agency::Supervision, None, None, ClassSet::EMPTY));
+    let key = if r.owner.contains_key(&id) {
+        id
+    } else {
+        parent.unwrap_or(id)
+    };
+    let (agency, org, child, classes) = r.owner.get(&key).copied().unwrap_or((
+        ent::enums::Agency::Supervision,
+        None,
+        None,
+        ClassSet::EMPTY,
+    ));
     let my_org = p.org.as_deref().and_then(|o| o.parse::<Uuid>().ok());
     let role = policy.role(&p.role).unwrap();
     let mut view = None;
@@ -177,7 +296,11 @@ fn facts(policy: &Policy, r: &Rows, p: &Principal, id: Uuid, parent: Option<Uuid
     if let Some(c) = child {
         if policy.view_limited(role) && !in_scope(r, &policy.full_view_scope(p), c) {
             let mut set = GroupSet::EMPTY;
-            for x in r.referrals.iter().filter(|x| x.child_id == c && Some(x.to_org_id) == my_org && ent::enums::ReferralStatus::OPEN.contains(&x.status)) {
+            for x in r.referrals.iter().filter(|x| {
+                x.child_id == c
+                    && Some(x.to_org_id) == my_org
+                    && ent::enums::ReferralStatus::OPEN.contains(&x.status)
+            }) {
                 for g in x.authorized_view.as_array().unwrap() {
                     if let Some(g) = policy.group(g.as_str().unwrap()) {
                         set.insert(g);
@@ -187,7 +310,11 @@ fn facts(policy: &Policy, r: &Rows, p: &Principal, id: Uuid, parent: Option<Uuid
             view = Some(set);
         }
         let has = |v: &Value, s: &str| v.as_array().unwrap().iter().any(|x| x.as_str() == Some(s));
-        for b in r.bases.iter().filter(|b| b.child_id == c && b.withdrawn_at.is_none()) {
+        for b in r
+            .bases
+            .iter()
+            .filter(|b| b.child_id == c && b.withdrawn_at.is_none())
+        {
             if has(&b.recipients, p.agency.as_str()) && has(&b.purposes, p.purpose.as_str()) {
                 for g in b.field_groups.as_array().unwrap() {
                     if let Some(g) = policy.group(g.as_str().unwrap()) {
@@ -212,7 +339,15 @@ fn principal_of(app: &TestApp, token: &str) -> Principal {
     let claims = app.state.auth.verify(token).unwrap();
     let role = app.state.policy.role(&claims.role).unwrap();
     let info = app.state.policy.role_info(role);
-    Principal { sub: claims.sub, agency: info.agency, role: claims.role, org: claims.org, region: claims.region, purpose: info.default_purpose, client_id: None }
+    Principal {
+        sub: claims.sub,
+        agency: info.agency,
+        role: claims.role,
+        org: claims.org,
+        region: claims.region,
+        purpose: info.default_purpose,
+        client_id: None,
+    }
 }
 
 /// Errors of a response by path.
@@ -222,8 +357,16 @@ fn errors_by_path(body: &Value) -> HashMap<String, String> {
         .into_iter()
         .flatten()
         .map(|e| {
-            let path: Vec<String> = e["path"].as_array().into_iter().flatten().map(|p| p.to_string().trim_matches('"').to_owned()).collect();
-            (path.join("/"), e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+            let path: Vec<String> = e["path"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p.to_string().trim_matches('"').to_owned())
+                .collect();
+            (
+                path.join("/"),
+                e["extensions"]["code"].as_str().unwrap_or("").to_owned(),
+            )
         })
         .collect()
 }
@@ -240,8 +383,13 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn object(&mut self, ty: &str, v: &Value, path: &str, parent: Option<Uuid>) {
-        let Some(fields) = self.sdl.objects.get(ty) else { return };
-        let id = v.get("id").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok());
+        let Some(fields) = self.sdl.objects.get(ty) else {
+            return;
+        };
+        let id = v
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Uuid>().ok());
         let row_id = id.unwrap_or(parent.unwrap_or_default());
         let policy = &self.app.state.policy;
         let role = policy.role(&self.p.role).unwrap();
@@ -251,8 +399,18 @@ impl Walk<'_> {
                 continue;
             }
             let qualified = format!("{ty}.{name}");
-            let fid = policy.field(&qualified).unwrap_or_else(|| panic!("{qualified} not in policy"));
-            let expected = policy.decide_read(role, fid, &f);
+            let fid = policy
+                .field(&qualified)
+                .unwrap_or_else(|| panic!("{qualified} not in policy"));
+            // Relation fields are decided as on the caller's own row: organization and agency
+            // rules apply to the nested records themselves.
+            let relation = !self.sdl.scalars.contains(fty);
+            let mut rf = f;
+            if relation {
+                rf.own_org = true;
+                rf.same_agency = true;
+            }
+            let expected = policy.decide_read(role, fid, &rf);
             let here = format!("{path}/{name}");
             let observed = self.errors.get(&here).cloned().unwrap_or_default();
             let want = match expected {
@@ -298,22 +456,58 @@ backend_test!(read_matrix_matches_policy, |backend| {
         let errors = errors_by_path(&body);
         let list_fid = policy.field("Query.children").unwrap();
         if !policy.static_read(role, list_fid) {
-            assert_eq!(errors.get("children").map(String::as_str), Some("FORBIDDEN"), "{name}: {body}");
+            assert_eq!(
+                errors.get("children").map(String::as_str),
+                Some("FORBIDDEN"),
+                "{name}: {body}"
+            );
             continue;
         }
-        let edges = body["data"]["children"]["edges"].as_array().cloned().unwrap_or_default();
+        let edges = body["data"]["children"]["edges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         // The rows returned are exactly the role's scope.
-        let expected_ids: BTreeSet<String> = rows.children.iter().filter(|c| in_scope(&rows, &policy.row_scope(&p), c.id)).map(|c| c.id.to_string()).collect();
-        let got_ids: BTreeSet<String> = edges.iter().filter_map(|e| e["node"]["id"].as_str().map(str::to_owned)).collect();
-        assert_eq!(got_ids, expected_ids, "{name}: rows returned differ from the scope");
+        let expected_ids: BTreeSet<String> = rows
+            .children
+            .iter()
+            .filter(|c| in_scope(&rows, &policy.row_scope(&p), c.id))
+            .map(|c| c.id.to_string())
+            .collect();
+        let got_ids: BTreeSet<String> = edges
+            .iter()
+            .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            got_ids, expected_ids,
+            "{name}: rows returned differ from the scope"
+        );
         reached_rows += edges.len();
-        let mut walk = Walk { app: &app, sdl: &sdl, rows: &rows, p: &p, errors, checked: &mut checked, mismatches: Vec::new() };
+        let mut walk = Walk {
+            app: &app,
+            sdl: &sdl,
+            rows: &rows,
+            p: &p,
+            errors,
+            checked: &mut checked,
+            mismatches: Vec::new(),
+        };
         for (i, e) in edges.iter().enumerate() {
-            walk.object("Child", &e["node"], &format!("children/edges/{i}/node"), None);
+            walk.object(
+                "Child",
+                &e["node"],
+                &format!("children/edges/{i}/node"),
+                None,
+            );
         }
         mismatches.extend(walk.mismatches);
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     assert!(reached_rows > 0);
     // Every field of every type reachable from a child was decided at least once.
     let mut unreached = Vec::new();
@@ -332,7 +526,10 @@ backend_test!(read_matrix_matches_policy, |backend| {
             }
         }
     }
-    assert!(unreached.is_empty(), "fields never exercised by any role: {unreached:?}");
+    assert!(
+        unreached.is_empty(),
+        "fields never exercised by any role: {unreached:?}"
+    );
 });
 
 fn dummy(sdl: &Sdl, ty: &str) -> String {
@@ -356,17 +553,29 @@ backend_test!(write_matrix_matches_policy, |backend| {
         let name = policy.role_info(role).name.clone();
         let token = role_token(&app, &fx, &name);
         for (mutation, args) in &sdl.mutation_args {
-            let root_ok = policy.static_write(role, policy.field(&format!("Mutation.{mutation}")).unwrap());
+            let root_ok =
+                policy.static_write(role, policy.field(&format!("Mutation.{mutation}")).unwrap());
             // The mutation with only its required scalar arguments: the root decision alone.
-            let mut fixed: Vec<String> = args.iter().filter(|(_, t, req)| *req && !sdl.inputs.contains_key(t)).map(|(n, t, _)| format!("{n}: {}", dummy(&sdl, t))).collect();
-            let inputs: Vec<&(String, String, bool)> = args.iter().filter(|(_, t, _)| sdl.inputs.contains_key(t)).collect();
+            let mut fixed: Vec<String> = args
+                .iter()
+                .filter(|(_, t, req)| *req && !sdl.inputs.contains_key(t))
+                .map(|(n, t, _)| format!("{n}: {}", dummy(&sdl, t)))
+                .collect();
+            let inputs: Vec<&(String, String, bool)> = args
+                .iter()
+                .filter(|(_, t, _)| sdl.inputs.contains_key(t))
+                .collect();
             for (arg, input_ty, _) in &inputs {
                 for field in sdl.inputs[input_ty].keys() {
-                    let field_ok = policy.static_write(role, policy.field(&format!("{input_ty}.{field}")).unwrap());
+                    let field_ok = policy
+                        .static_write(role, policy.field(&format!("{input_ty}.{field}")).unwrap());
                     let value = dummy(&sdl, &sdl.inputs[input_ty][field]);
                     let mut all = fixed.clone();
                     all.push(format!("{arg}: {{ {field}: {value} }}"));
-                    let doc = format!("mutation {{ {mutation}({}) {{ __typename }} }}", all.join(", "));
+                    let doc = format!(
+                        "mutation {{ {mutation}({}) {{ __typename }} }}",
+                        all.join(", ")
+                    );
                     let body = app.gql(&token, &doc, json!({})).await;
                     let forbidden = error_codes(&body).iter().any(|c| c == "FORBIDDEN");
                     let expected = !(root_ok && field_ok);
@@ -377,9 +586,17 @@ backend_test!(write_matrix_matches_policy, |backend| {
                 }
             }
             if inputs.is_empty() {
-                let doc = format!("mutation {{ {mutation}{} {{ __typename }} }}", if fixed.is_empty() { String::new() } else { format!("({})", fixed.join(", ")) });
+                let doc = format!(
+                    "mutation {{ {mutation}{} {{ __typename }} }}",
+                    if fixed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", fixed.join(", "))
+                    }
+                );
                 let body = app.gql(&token, &doc, json!({})).await;
-                let forbidden = error_codes(&body).iter().any(|c| c == "FORBIDDEN") && body["errors"][0]["extensions"]["field"] == format!("Mutation.{mutation}");
+                let forbidden = error_codes(&body).iter().any(|c| c == "FORBIDDEN")
+                    && body["errors"][0]["extensions"]["field"] == format!("Mutation.{mutation}");
                 cases += 1;
                 if forbidden == root_ok {
                     mismatches.push(format!("{name} calling {mutation}: policy allows={root_ok}, server forbids={forbidden}: {body}"));
@@ -388,13 +605,27 @@ backend_test!(write_matrix_matches_policy, |backend| {
             fixed.clear();
         }
         // Filters and sort keys are authorized as reads.
-        for (input_ty, root) in [("ChildFilter", "children(filter: {F})"), ("ChildOrder", "children(orderBy: {F})")] {
+        for (input_ty, root) in [
+            ("ChildFilter", "children(filter: {F})"),
+            ("ChildOrder", "children(orderBy: {F})"),
+        ] {
             for field in sdl.inputs[input_ty].keys() {
-                let ok = policy.static_read(role, policy.field(&format!("{input_ty}.{field}")).unwrap());
-                let value = if input_ty == "ChildOrder" { "ASC".to_owned() } else { dummy(&sdl, &sdl.inputs[input_ty][field]) };
-                let doc = format!("{{ {} {{ totalCount }} }}", root.replace('F', &format!("{field}: {value}")));
+                let ok =
+                    policy.static_read(role, policy.field(&format!("{input_ty}.{field}")).unwrap());
+                let value = if input_ty == "ChildOrder" {
+                    "ASC".to_owned()
+                } else {
+                    dummy(&sdl, &sdl.inputs[input_ty][field])
+                };
+                let doc = format!(
+                    "{{ {} {{ totalCount }} }}",
+                    root.replace('F', &format!("{field}: {value}"))
+                );
                 let body = app.gql(&token, &doc, json!({})).await;
-                let forbidden = error_codes(&body).iter().any(|c| c == "FORBIDDEN") && body["errors"][0]["extensions"]["field"].as_str().is_some_and(|f| f.starts_with(input_ty));
+                let forbidden = error_codes(&body).iter().any(|c| c == "FORBIDDEN")
+                    && body["errors"][0]["extensions"]["field"]
+                        .as_str()
+                        .is_some_and(|f| f.starts_with(input_ty));
                 cases += 1;
                 if forbidden == ok {
                     mismatches.push(format!("{name} filtering/sorting on {input_ty}.{field}: policy allows={ok}, server forbids={forbidden}: {body}"));
@@ -403,5 +634,15 @@ backend_test!(write_matrix_matches_policy, |backend| {
         }
     }
     assert!(cases > 1000, "only {cases} cases");
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.iter().take(40).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 });

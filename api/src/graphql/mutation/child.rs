@@ -1,7 +1,7 @@
 //! Registering and updating children (civil affairs), with dated difficulty categories,
 //! duplicate detection, and the audited ID-number reveal.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, InputObject, Object, ID};
 use carehub_entity::enums::{ChildStatus as EStatus, DifficultyCategory as ECat};
 use carehub_entity::{child, child_difficulty, region};
 use carehub_policy::ClassSet;
@@ -12,12 +12,12 @@ use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use super::visit::node;
 use super::{opt_text, text};
 use crate::domain::idnumber::IdNumber;
-use crate::domain::region::{RegionPrefix, truncate};
+use crate::domain::region::{truncate, RegionPrefix};
 use crate::error::{ApiError, ApiResult, GqlResult, IntoGql};
 use crate::graphql::enums::{ChildStatus, DifficultyCategory, Gender, LivingArrangement};
 use crate::graphql::query::parse_id;
 use crate::graphql::types::child::Child;
-use crate::write::{WriteCtx, provided};
+use crate::write::{provided, WriteCtx};
 
 /// A dated difficulty category.
 #[derive(InputObject)]
@@ -78,11 +78,20 @@ pub fn display_name(name: &str) -> String {
 async fn village(w: &WriteCtx, field: &str, code: &str) -> ApiResult<i64> {
     let p = RegionPrefix::parse(code).map_err(|e| ApiError::bad_input(field, e.to_string()))?;
     if p.as_str().len() != 12 {
-        return Err(ApiError::bad_input(field, "must be a 12-digit village (residence) code"));
+        return Err(ApiError::bad_input(
+            field,
+            "must be a 12-digit village (residence) code",
+        ));
     }
-    let exists = region::Entity::find_by_id(p.code()).one(&w.txn).await?.is_some();
+    let exists = region::Entity::find_by_id(p.code())
+        .one(&w.txn)
+        .await?
+        .is_some();
     if !exists {
-        return Err(ApiError::bad_input(field, format!("region {code} does not exist")));
+        return Err(ApiError::bad_input(
+            field,
+            format!("region {code} does not exist"),
+        ));
     }
     Ok(p.code())
 }
@@ -94,22 +103,47 @@ pub struct ChildMutation;
 impl ChildMutation {
     /// Registers a child. A child with the same ID number, or the same name, birth date and
     /// household region, is refused with `CONFLICT` (and its id when it is in your scope).
-    async fn register_child(&self, ctx: &Context<'_>, input: RegisterChildInput) -> GqlResult<Option<Child>> {
+    async fn register_child(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterChildInput,
+    ) -> GqlResult<Option<Child>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
-        w.authorize("RegisterChildInput", &fields, &w.facts(w.rc.org, Some(w.rc.agency), ClassSet::EMPTY)).gql()?;
+        w.authorize(
+            "RegisterChildInput",
+            &fields,
+            &w.facts(w.rc.org, Some(w.rc.agency), ClassSet::EMPTY),
+        )
+        .gql()?;
         let name = text("input.name", &input.name, 50).gql()?;
         let today = w.at.date_naive();
         if input.birth_date > today {
-            return Err(ApiError::bad_input("input.birthDate", "must not be in the future").into_gql());
+            return Err(
+                ApiError::bad_input("input.birthDate", "must not be in the future").into_gql(),
+            );
         }
         if today.years_since(input.birth_date).unwrap_or(0) >= 18 {
-            return Err(ApiError::bad_input("input.birthDate", "the child must be under 18").into_gql());
+            return Err(
+                ApiError::bad_input("input.birthDate", "the child must be under 18").into_gql(),
+            );
         }
-        let residence = village(&w, "input.residenceRegionCode", &input.residence_region_code).await.gql()?;
-        let scope_prefix = RegionPrefix::parse(&w.rc.principal.region).map_err(|_| ApiError::forbidden("token region is invalid")).gql()?;
+        let residence = village(
+            &w,
+            "input.residenceRegionCode",
+            &input.residence_region_code,
+        )
+        .await
+        .gql()?;
+        let scope_prefix = RegionPrefix::parse(&w.rc.principal.region)
+            .map_err(|_| ApiError::forbidden("token region is invalid"))
+            .gql()?;
         if !scope_prefix.contains(residence) {
-            return Err(ApiError::forbidden(format!("residence {} lies outside your region {}", input.residence_region_code, scope_prefix)).into_gql());
+            return Err(ApiError::forbidden(format!(
+                "residence {} lies outside your region {}",
+                input.residence_region_code, scope_prefix
+            ))
+            .into_gql());
         }
         let household = match &input.household_region_code {
             Some(c) => village(&w, "input.householdRegionCode", c).await.gql()?,
@@ -117,16 +151,29 @@ impl ChildMutation {
         };
         let id = match &input.id_number {
             Some(raw) => {
-                let id = IdNumber::parse(raw).map_err(|e| ApiError::bad_input("input.idNumber", e.to_string()).into_gql())?;
+                let id = IdNumber::parse(raw)
+                    .map_err(|e| ApiError::bad_input("input.idNumber", e.to_string()).into_gql())?;
                 if id.birth_date() != input.birth_date {
-                    return Err(ApiError::bad_input("input.idNumber", format!("encodes birth date {}, not birthDate {}", id.birth_date(), input.birth_date)).into_gql());
+                    return Err(ApiError::bad_input(
+                        "input.idNumber",
+                        format!(
+                            "encodes birth date {}, not birthDate {}",
+                            id.birth_date(),
+                            input.birth_date
+                        ),
+                    )
+                    .into_gql());
                 }
                 Some(id)
             }
             None => None,
         };
         if input.difficulty_categories.is_empty() {
-            return Err(ApiError::bad_input("input.difficultyCategories", "a child in difficulty has at least one dated category").into_gql());
+            return Err(ApiError::bad_input(
+                "input.difficultyCategories",
+                "a child in difficulty has at least one dated category",
+            )
+            .into_gql());
         }
         // Duplicate detection: exact ID number (blind index), or name + birth date + household.
         let vault = &w.rc.app.vault;
@@ -140,7 +187,14 @@ impl ChildMutation {
         if let Some(b) = &bidx {
             dup = dup.add(child::Column::IdNumberBidx.eq(b.as_str()));
         }
-        if let Some(existing) = child::Entity::find().filter(dup).filter(child::Column::ArchivedAt.is_null()).one(&w.txn).await.map_err(ApiError::from).gql()? {
+        if let Some(existing) = child::Entity::find()
+            .filter(dup)
+            .filter(child::Column::ArchivedAt.is_null())
+            .one(&w.txn)
+            .await
+            .map_err(ApiError::from)
+            .gql()?
+        {
             let visible = w.child(existing.id).await.is_ok();
             return Err(ApiError::Conflict {
                 message: "this child is already registered; ask childExists for the responsible organization".into(),
@@ -158,7 +212,13 @@ impl ChildMutation {
             county_code: Set(truncate(residence, 6)),
             household_region_code: Set(household),
             status: Set(EStatus::Active),
-            responsible_org_id: Set(input.responsible_organization_id.as_deref().map(|s| parse_id("input.responsibleOrganizationId", s)).transpose().gql()?.or(w.rc.org)),
+            responsible_org_id: Set(input
+                .responsible_organization_id
+                .as_deref()
+                .map(|s| parse_id("input.responsibleOrganizationId", s))
+                .transpose()
+                .gql()?
+                .or(w.rc.org)),
             name: Set(name),
             id_number_enc: Set(id.as_ref().map(|i| vault.encrypt(i.as_str()))),
             id_number_bidx: Set(bidx),
@@ -176,19 +236,39 @@ impl ChildMutation {
             fit_to_return: Set(None),
             ..Default::default()
         };
-        let row = w.insert::<child::Entity, _>(am, Some(residence)).await.gql()?;
-        add_difficulties(&mut w, row.id, &input.difficulty_categories).await.gql()?;
+        let row = w
+            .insert::<child::Entity, _>(am, Some(residence))
+            .await
+            .gql()?;
+        add_difficulties(&mut w, row.id, &input.difficulty_categories)
+            .await
+            .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Child(node(row))))
     }
 
     /// Updates a child's record. `expectedVersion` must be the version you read.
-    async fn update_child(&self, ctx: &Context<'_>, id: ID, expected_version: i32, input: UpdateChildInput) -> GqlResult<Option<Child>> {
+    async fn update_child(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i32,
+        input: UpdateChildInput,
+    ) -> GqlResult<Option<Child>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let id = parse_id("id", &id).gql()?;
         let old = w.child(id).await.gql()?;
-        w.authorize("UpdateChildInput", &fields, &w.facts(old.responsible_org_id.or(old.owner_org_id), Some(old.owner_agency), ClassSet::EMPTY)).gql()?;
+        w.authorize(
+            "UpdateChildInput",
+            &fields,
+            &w.facts(
+                old.responsible_org_id.or(old.owner_org_id),
+                Some(old.owner_agency),
+                ClassSet::EMPTY,
+            ),
+        )
+        .gql()?;
         let mut am = old.clone().into_active_model();
         if let Some(n) = &input.name {
             let n = text("input.name", n, 50).gql()?;
@@ -220,9 +300,13 @@ impl ChildMutation {
             am.key_case = Set(k);
         }
         if let Some(o) = input.responsible_organization_id.as_deref() {
-            am.responsible_org_id = Set(Some(parse_id("input.responsibleOrganizationId", o).gql()?));
+            am.responsible_org_id =
+                Set(Some(parse_id("input.responsibleOrganizationId", o).gql()?));
         }
-        let row = w.update::<child::Entity, _>(&old, am, expected_version, Some(old.residence_region_code)).await.gql()?;
+        let row = w
+            .update::<child::Entity, _>(&old, am, expected_version, Some(old.residence_region_code))
+            .await
+            .gql()?;
         if let Some(cats) = &input.add_difficulty_categories {
             add_difficulties(&mut w, row.id, cats).await.gql()?;
         }
@@ -232,7 +316,12 @@ impl ChildMutation {
 
     /// Returns a child's ID number in clear, once, for a stated reason. Only roles the policy
     /// allows to reveal may ask; every reveal is audited.
-    async fn reveal_id_number(&self, ctx: &Context<'_>, child_id: ID, reason: String) -> GqlResult<Option<String>> {
+    async fn reveal_id_number(
+        &self,
+        ctx: &Context<'_>,
+        child_id: ID,
+        reason: String,
+    ) -> GqlResult<Option<String>> {
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let child_id = parse_id("childId", &child_id).gql()?;
         let reason = text("reason", &reason, 1000).gql()?;
@@ -240,24 +329,50 @@ impl ChildMutation {
             return Err(ApiError::forbidden("Child.idNumber has no policy entry").into_gql());
         };
         if !w.rc.policy.may_reveal(w.rc.role, fid) {
-            return Err(ApiError::Forbidden { reason: format!("role {} may not reveal ID numbers", w.rc.principal.role), field: Some("Child.idNumber".into()) }.into_gql());
+            return Err(ApiError::Forbidden {
+                reason: format!("role {} may not reveal ID numbers", w.rc.principal.role),
+                field: Some("Child.idNumber".into()),
+            }
+            .into_gql());
         }
         let c = w.child(child_id).await.gql()?;
         let clear = match &c.id_number_enc {
-            Some(enc) => Some(w.rc.app.vault.decrypt(enc).map_err(|e| ApiError::Internal(anyhow::anyhow!("id number of {child_id}: {e}"))).gql()?),
+            Some(enc) => Some(
+                w.rc.app
+                    .vault
+                    .decrypt(enc)
+                    .map_err(|e| {
+                        ApiError::Internal(anyhow::anyhow!("id number of {child_id}: {e}"))
+                    })
+                    .gql()?,
+            ),
             None => None,
         };
-        w.audit_write("Child", child_id, Some(child_id), "REVEAL_ID", vec!["idNumber".into()], Some(reason));
+        w.audit_write(
+            "Child",
+            child_id,
+            Some(child_id),
+            "REVEAL_ID",
+            vec!["idNumber".into()],
+            Some(reason),
+        );
         w.commit().await.gql()?;
         Ok(clear)
     }
 }
 
-async fn add_difficulties(w: &mut WriteCtx, child_id: uuid::Uuid, cats: &[DifficultyInput]) -> ApiResult<()> {
+async fn add_difficulties(
+    w: &mut WriteCtx,
+    child_id: uuid::Uuid,
+    cats: &[DifficultyInput],
+) -> ApiResult<()> {
     for (i, d) in cats.iter().enumerate() {
         if let Some(to) = d.valid_to {
             if to < d.valid_from {
-                return Err(ApiError::bad_input(format!("input.difficultyCategories[{i}].validTo"), "must not be before validFrom"));
+                return Err(ApiError::bad_input(
+                    format!("input.difficultyCategories[{i}].validTo"),
+                    "must not be before validFrom",
+                ));
             }
         }
         let am = child_difficulty::ActiveModel {

@@ -11,14 +11,14 @@ mod flag;
 mod guardian;
 mod lawful_basis;
 mod pairing;
-mod return_to_school;
-mod service_record;
-mod supervision;
-mod victim_aid;
 mod referral;
 mod report;
+mod return_to_school;
 mod screening;
+mod service_record;
+mod supervision;
 mod treatment;
+mod victim_aid;
 mod visit;
 
 use async_graphql::MergedObject;
@@ -69,7 +69,10 @@ pub fn text(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
         return Err(ApiError::bad_input(field, "must not be empty"));
     }
     if t.chars().count() > max {
-        return Err(ApiError::bad_input(field, format!("must be at most {max} characters")));
+        return Err(ApiError::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(t.to_owned())
 }

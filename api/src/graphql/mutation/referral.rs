@@ -1,8 +1,11 @@
 //! Two-way referrals (双向转诊): create (draft or sent), and every transition of the referral
 //! state machine, each by the side allowed to take it.
 
-use async_graphql::{Context, ID, InputObject, Object};
-use carehub_entity::enums::{OrganizationKind, ReferralDirection as EDir, ReferralStatus as EStatus, Urgency as EUrgency, VisitKind};
+use async_graphql::{Context, InputObject, Object, ID};
+use carehub_entity::enums::{
+    OrganizationKind, ReferralDirection as EDir, ReferralStatus as EStatus, Urgency as EUrgency,
+    VisitKind,
+};
 use carehub_entity::{lawful_basis, organization, referral, visit};
 use carehub_policy::ClassSet;
 use chrono::Duration;
@@ -17,7 +20,7 @@ use crate::graphql::enums::{ReferralDirection, ReferralStatus, Urgency};
 use crate::graphql::query::parse_id;
 use crate::graphql::types::records::Referral;
 use crate::write::workflow::REFERRAL;
-use crate::write::{WriteCtx, provided};
+use crate::write::{provided, WriteCtx};
 
 /// A referral to another organization.
 #[derive(InputObject)]
@@ -45,32 +48,63 @@ const BASIS_GROUPS: &[&str] = &["G-SCR", "G-CLIN", "G-ABUSE"];
 pub struct ReferralMutation;
 
 /// The SLA deadline of a referral sent now.
-pub fn sla(urgency: EUrgency, sent: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    sent + if urgency == EUrgency::Urgent { Duration::hours(24) } else { Duration::hours(72) }
+pub fn sla(
+    urgency: EUrgency,
+    sent: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    sent + if urgency == EUrgency::Urgent {
+        Duration::hours(24)
+    } else {
+        Duration::hours(72)
+    }
 }
 
 /// Sending needs a lawful basis covering the view's basis-bound groups for the receiver's
 /// agency, unless an allowed role overrides with a reason (Primero's rule).
-async fn check_basis(w: &mut WriteCtx, r: &referral::Model, override_reason: Option<&str>) -> ApiResult<()> {
+async fn check_basis(
+    w: &mut WriteCtx,
+    r: &referral::Model,
+    override_reason: Option<&str>,
+) -> ApiResult<()> {
     let view: Vec<String> = crate::graphql::types::records::strings(&r.authorized_view);
-    let needed: Vec<&str> = BASIS_GROUPS.iter().copied().filter(|g| view.iter().any(|v| v == g)).collect();
+    let needed: Vec<&str> = BASIS_GROUPS
+        .iter()
+        .copied()
+        .filter(|g| view.iter().any(|v| v == g))
+        .collect();
     if needed.is_empty() {
         return Ok(());
     }
-    let to = organization::Entity::find_by_id(r.to_org_id).one(&w.txn).await?.ok_or_else(|| ApiError::bad_input("input.toOrganizationId", "no such organization"))?;
+    let to = organization::Entity::find_by_id(r.to_org_id)
+        .one(&w.txn)
+        .await?
+        .ok_or_else(|| ApiError::bad_input("input.toOrganizationId", "no such organization"))?;
     let bases = lawful_basis::Entity::find()
         .filter(lawful_basis::Column::ChildId.eq(r.child_id))
         .filter(lawful_basis::Column::WithdrawnAt.is_null())
         .filter(lawful_basis::Column::ArchivedAt.is_null())
         .filter(lawful_basis::Column::ValidFrom.lte(w.at))
-        .filter(Condition::any().add(lawful_basis::Column::ValidTo.is_null()).add(lawful_basis::Column::ValidTo.gt(w.at)))
+        .filter(
+            Condition::any()
+                .add(lawful_basis::Column::ValidTo.is_null())
+                .add(lawful_basis::Column::ValidTo.gt(w.at)),
+        )
         .all(&w.txn)
         .await?;
-    let has = |v: &serde_json::Value, s: &str| v.as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some(s)));
+    let has = |v: &serde_json::Value, s: &str| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(s)))
+    };
     let missing: Vec<&str> = needed
         .iter()
         .copied()
-        .filter(|g| !bases.iter().any(|b| has(&b.recipients, to.agency.as_str()) && has(&b.field_groups, g) && has(&b.purposes, "REFERRAL")))
+        .filter(|g| {
+            !bases.iter().any(|b| {
+                has(&b.recipients, to.agency.as_str())
+                    && has(&b.field_groups, g)
+                    && has(&b.purposes, "REFERRAL")
+            })
+        })
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -102,11 +136,20 @@ impl ReferralMutation {
 #[Object]
 impl ReferralMutation {
     /// Creates a referral from your organization (DRAFT, or SENT with `send: true`).
-    async fn create_referral(&self, ctx: &Context<'_>, input: CreateReferralInput) -> GqlResult<Option<Referral>> {
+    async fn create_referral(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateReferralInput,
+    ) -> GqlResult<Option<Referral>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let from = w.org().gql()?;
-        w.authorize("CreateReferralInput", &fields, &w.facts(Some(from), Some(w.rc.agency), ClassSet::EMPTY)).gql()?;
+        w.authorize(
+            "CreateReferralInput",
+            &fields,
+            &w.facts(Some(from), Some(w.rc.agency), ClassSet::EMPTY),
+        )
+        .gql()?;
         let child_id = parse_id("input.childId", &input.child_id).gql()?;
         let child = w.child(child_id).await.gql()?;
         let to_id = parse_id("input.toOrganizationId", &input.to_organization_id).gql()?;
@@ -115,21 +158,49 @@ impl ReferralMutation {
             .await
             .map_err(ApiError::from)
             .gql()?
-            .ok_or_else(|| ApiError::bad_input("input.toOrganizationId", "no such organization").into_gql())?;
+            .ok_or_else(|| {
+                ApiError::bad_input("input.toOrganizationId", "no such organization").into_gql()
+            })?;
         let direction = EDir::from(input.direction);
-        if direction == EDir::Up && !matches!(to.kind, OrganizationKind::PsychiatricHospital | OrganizationKind::GeneralHospital) {
-            return Err(ApiError::bad_input("input.toOrganizationId", format!("an UP referral goes to a hospital, not a {}", to.kind.as_str())).into_gql());
+        if direction == EDir::Up
+            && !matches!(
+                to.kind,
+                OrganizationKind::PsychiatricHospital | OrganizationKind::GeneralHospital
+            )
+        {
+            return Err(ApiError::bad_input(
+                "input.toOrganizationId",
+                format!(
+                    "an UP referral goes to a hospital, not a {}",
+                    to.kind.as_str()
+                ),
+            )
+            .into_gql());
         }
         if to_id == from {
-            return Err(ApiError::bad_input("input.toOrganizationId", "must be another organization").into_gql());
+            return Err(ApiError::bad_input(
+                "input.toOrganizationId",
+                "must be another organization",
+            )
+            .into_gql());
         }
         let parent = match &input.parent_referral_id {
             Some(p) => {
                 let pid = parse_id("input.parentReferralId", p).gql()?;
-                let parent = referral::Entity::find_by_id(pid).one(&w.txn).await.map_err(ApiError::from).gql()?;
+                let parent = referral::Entity::find_by_id(pid)
+                    .one(&w.txn)
+                    .await
+                    .map_err(ApiError::from)
+                    .gql()?;
                 match parent {
                     Some(pr) if pr.child_id == child_id && pr.direction == EDir::Up => Some(pid),
-                    _ => return Err(ApiError::bad_input("input.parentReferralId", "must be an UP referral of the same child").into_gql()),
+                    _ => {
+                        return Err(ApiError::bad_input(
+                            "input.parentReferralId",
+                            "must be an UP referral of the same child",
+                        )
+                        .into_gql())
+                    }
                 }
             }
             None if direction == EDir::Down => None,
@@ -138,7 +209,11 @@ impl ReferralMutation {
         let mut view = Vec::new();
         for g in &input.authorized_view {
             if w.rc.policy.group(g).is_none() {
-                return Err(ApiError::bad_input("input.authorizedView", format!("{g:?} is not a field group")).into_gql());
+                return Err(ApiError::bad_input(
+                    "input.authorizedView",
+                    format!("{g:?} is not a field group"),
+                )
+                .into_gql());
             }
             view.push(g.clone());
         }
@@ -154,7 +229,12 @@ impl ReferralMutation {
             reason: Set(Some(reason)),
             urgency: Set(input.urgency.into()),
             authorized_view: Set(serde_json::json!(view)),
-            lawful_basis_id: Set(input.lawful_basis_id.as_deref().map(|s| parse_id("input.lawfulBasisId", s)).transpose().gql()?),
+            lawful_basis_id: Set(input
+                .lawful_basis_id
+                .as_deref()
+                .map(|s| parse_id("input.lawfulBasisId", s))
+                .transpose()
+                .gql()?),
             status: Set(if send { EStatus::Sent } else { EStatus::Draft }),
             sla_due_at: Set(send.then(|| sla(EUrgency::from(input.urgency), w.at))),
             escalated: Set(false),
@@ -166,11 +246,25 @@ impl ReferralMutation {
             treatment_episode_id: Set(None),
             ..Default::default()
         };
-        let row = w.insert::<referral::Entity, _>(am, Some(child.residence_region_code)).await.gql()?;
+        let row = w
+            .insert::<referral::Entity, _>(am, Some(child.residence_region_code))
+            .await
+            .gql()?;
         if send {
-            check_basis(&mut w, &row, input.consent_override_reason.as_deref()).await.gql()?;
+            check_basis(&mut w, &row, input.consent_override_reason.as_deref())
+                .await
+                .gql()?;
         }
-        w.transition("Referral", row.id, Some(child_id), None, row.status.as_str(), None).await.gql()?;
+        w.transition(
+            "Referral",
+            row.id,
+            Some(child_id),
+            None,
+            row.status.as_str(),
+            None,
+        )
+        .await
+        .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Referral(node(row))))
     }
@@ -195,12 +289,25 @@ impl ReferralMutation {
         REFERRAL.check(old.status, to).gql()?;
         let org: Option<Uuid> = w.rc.org;
         let sender_side = matches!(to, EStatus::Sent | EStatus::Revoked | EStatus::Closed);
-        let side_org = if sender_side { old.from_org_id } else { old.to_org_id };
+        let side_org = if sender_side {
+            old.from_org_id
+        } else {
+            old.to_org_id
+        };
         if org != Some(side_org) {
             let side = if sender_side { "sending" } else { "receiving" };
-            return Err(ApiError::forbidden(format!("only the {side} organization may move a referral to {}", to.as_str())).into_gql());
+            return Err(ApiError::forbidden(format!(
+                "only the {side} organization may move a referral to {}",
+                to.as_str()
+            ))
+            .into_gql());
         }
-        w.authorize("Mutation", &["transitionReferral".to_owned()], &w.facts(Some(side_org), Some(w.rc.agency), ClassSet::EMPTY)).gql()?;
+        w.authorize(
+            "Mutation",
+            &["transitionReferral".to_owned()],
+            &w.facts(Some(side_org), Some(w.rc.agency), ClassSet::EMPTY),
+        )
+        .gql()?;
         let note = opt_text("note", note.as_deref(), 4000).gql()?;
         let mut am = old.clone().into_active_model();
         am.status = Set(to);
@@ -208,12 +315,20 @@ impl ReferralMutation {
             EStatus::Sent => Self::send(&mut w, &old, &mut am).await,
             EStatus::Accepted => am.responded_at = Set(Some(w.at)),
             EStatus::Rejected => {
-                let reason = note.clone().ok_or_else(|| ApiError::bad_input("note", "a rejection needs a reason").into_gql())?;
+                let reason = note.clone().ok_or_else(|| {
+                    ApiError::bad_input("note", "a rejection needs a reason").into_gql()
+                })?;
                 am.rejection_reason = Set(Some(reason));
                 am.responded_at = Set(Some(w.at));
             }
             EStatus::Completed => {
-                let outcome = note.clone().ok_or_else(|| ApiError::bad_input("note", "completing a referral needs the outcome note (回执)").into_gql())?;
+                let outcome = note.clone().ok_or_else(|| {
+                    ApiError::bad_input(
+                        "note",
+                        "completing a referral needs the outcome note (回执)",
+                    )
+                    .into_gql()
+                })?;
                 if old.direction == EDir::Down {
                     let since = old.sent_at.unwrap_or(old.created_at);
                     let followed = visit::Entity::find()
@@ -234,17 +349,46 @@ impl ReferralMutation {
             EStatus::Closed => am.closed_at = Set(Some(w.at)),
             _ => {}
         }
-        if matches!(to, EStatus::Received | EStatus::Accepted | EStatus::Rejected) {
+        if matches!(
+            to,
+            EStatus::Received | EStatus::Accepted | EStatus::Rejected
+        ) {
             am.escalated = Set(false);
         }
-        let row = w.update::<referral::Entity, _>(&old, am, expected_version, None).await.gql()?;
+        let row = w
+            .update::<referral::Entity, _>(&old, am, expected_version, None)
+            .await
+            .gql()?;
         if to == EStatus::Sent {
-            check_basis(&mut w, &row, consent_override_reason.as_deref()).await.gql()?;
+            check_basis(&mut w, &row, consent_override_reason.as_deref())
+                .await
+                .gql()?;
         }
-        if matches!(to, EStatus::Accepted | EStatus::Rejected | EStatus::Received) {
-            crate::write::flags::clear(&w.txn, row.child_id, carehub_entity::enums::FlagKind::ReferralSlaBreach, &row.id.to_string(), "answered", w.at).await.gql()?;
+        if matches!(
+            to,
+            EStatus::Accepted | EStatus::Rejected | EStatus::Received
+        ) {
+            crate::write::flags::clear(
+                &w.txn,
+                row.child_id,
+                carehub_entity::enums::FlagKind::ReferralSlaBreach,
+                &row.id.to_string(),
+                "answered",
+                w.at,
+            )
+            .await
+            .gql()?;
         }
-        w.transition("Referral", row.id, Some(row.child_id), Some(old.status.as_str()), to.as_str(), note).await.gql()?;
+        w.transition(
+            "Referral",
+            row.id,
+            Some(row.child_id),
+            Some(old.status.as_str()),
+            to.as_str(),
+            note,
+        )
+        .await
+        .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Referral(node(row))))
     }

@@ -1,9 +1,12 @@
 //! Concern and mandatory reports (发现报告 / 强制报告): any care role may report, including a
 //! 12355 counsellor for an anonymous caller; harm reports go to the police at once.
 
-use async_graphql::{Context, ID, InputObject, Object};
-use carehub_entity::enums::{ReportCategory as ECategory, ReportStatus as EStatus, ReportedTo as ETo, Urgency as EUrgency};
-use carehub_entity::{child, report};
+use async_graphql::{Context, InputObject, Object, ID};
+use carehub_entity::enums::BasisKind;
+use carehub_entity::enums::{
+    ReportCategory as ECategory, ReportStatus as EStatus, ReportedTo as ETo, Urgency as EUrgency,
+};
+use carehub_entity::{child, lawful_basis, report};
 use carehub_policy::ClassSet;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -16,7 +19,7 @@ use crate::graphql::enums::{ReportCategory, ReportStatus, ReportedTo};
 use crate::graphql::query::{parse_id, parse_region};
 use crate::graphql::types::records::Report;
 use crate::write::workflow::REPORT;
-use crate::write::{WriteCtx, provided};
+use crate::write::{provided, WriteCtx};
 
 /// A report of abnormal psychology, behaviour, or harm.
 #[derive(InputObject)]
@@ -51,35 +54,69 @@ pub struct ReportMutation;
 #[Object]
 impl ReportMutation {
     /// Files a concern or mandatory report.
-    async fn create_report(&self, ctx: &Context<'_>, input: CreateReportInput) -> GqlResult<Option<Report>> {
+    async fn create_report(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateReportInput,
+    ) -> GqlResult<Option<Report>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let category = ECategory::from(input.category);
-        let classes = if category.is_harm() { ClassSet::HARM } else { ClassSet::EMPTY };
+        let classes = if category.is_harm() {
+            ClassSet::HARM
+        } else {
+            ClassSet::EMPTY
+        };
         let org = w.rc.org;
-        w.authorize("CreateReportInput", &fields, &w.facts(org, Some(w.rc.agency), classes)).gql()?;
+        w.authorize(
+            "CreateReportInput",
+            &fields,
+            &w.facts(org, Some(w.rc.agency), classes),
+        )
+        .gql()?;
         let child = match &input.child_id {
             Some(id) => {
                 let id = parse_id("input.childId", id).gql()?;
-                Some(child::Entity::find_by_id(id).one(&w.txn).await.map_err(ApiError::from).gql()?.ok_or_else(|| ApiError::NotFound(format!("no child {id}")).into_gql())?)
+                Some(
+                    child::Entity::find_by_id(id)
+                        .one(&w.txn)
+                        .await
+                        .map_err(ApiError::from)
+                        .gql()?
+                        .ok_or_else(|| ApiError::NotFound(format!("no child {id}")).into_gql())?,
+                )
             }
             None => None,
         };
         let region = match (&input.region_code, &child) {
             (Some(r), _) => Some(parse_region("input.regionCode", r).gql()?.code()),
             (None, Some(c)) => Some(c.residence_region_code),
-            (None, None) => return Err(ApiError::bad_input("input.regionCode", "is required when the child is not identified").into_gql()),
+            (None, None) => {
+                return Err(ApiError::bad_input(
+                    "input.regionCode",
+                    "is required when the child is not identified",
+                )
+                .into_gql())
+            }
         };
         not_future("input.discoveredAt", input.discovered_at).gql()?;
         if let Some(o) = input.occurred_at {
             not_future("input.occurredAt", o).gql()?;
             if o > input.discovered_at {
-                return Err(ApiError::bad_input("input.occurredAt", "must not be after discoveredAt").into_gql());
+                return Err(ApiError::bad_input(
+                    "input.occurredAt",
+                    "must not be after discoveredAt",
+                )
+                .into_gql());
             }
         }
         let to: Vec<ETo> = input.reported_to.iter().map(|t| ETo::from(*t)).collect();
         if to.is_empty() {
-            return Err(ApiError::bad_input("input.reportedTo", "must name at least one recipient (POLICE, CIVIL_AFFAIRS, EDUCATION)").into_gql());
+            return Err(ApiError::bad_input(
+                "input.reportedTo",
+                "must name at least one recipient (POLICE, CIVIL_AFFAIRS, EDUCATION)",
+            )
+            .into_gql());
         }
         if category.is_harm() && !to.contains(&ETo::Police) {
             return Err(ApiError::bad_input("input.reportedTo", "harm is reported to the police at once: include POLICE (Minors Protection Law art. 11)").into_gql());
@@ -98,41 +135,113 @@ impl ReportMutation {
             occurred_at: Set(input.occurred_at),
             discovered_at: Set(input.discovered_at),
             reported_at: Set(reported_at),
-            reported_to: Set(Some(serde_json::json!(to.iter().map(|t| t.as_str()).collect::<Vec<_>>()))),
+            reported_to: Set(Some(serde_json::json!(to
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()))),
             police_ref: Set(opt_text("input.policeRef", input.police_ref.as_deref(), 100).gql()?),
             urgency: Set(urgency),
             due_by: Set(due),
             status: Set(EStatus::Reported),
-            description: Set(opt_text("input.description", input.description.as_deref(), 10_000).gql()?),
+            description: Set(
+                opt_text("input.description", input.description.as_deref(), 10_000).gql()?,
+            ),
             ..Default::default()
         };
         let row = w.insert::<report::Entity, _>(am, region).await.gql()?;
-        w.transition("Report", row.id, row.child_id, None, EStatus::Reported.as_str(), None).await.gql()?;
+        if let (true, Some(child_id)) = (category.is_harm(), row.child_id) {
+            // Mandatory reporting is itself the lawful basis (PIPL art. 13(3)): the agencies the
+            // law names receive the abuse detail for care and crisis work.
+            let mut recipients: Vec<&str> = vec!["CIVIL_AFFAIRS", "WOMENS_FEDERATION"];
+            if to.contains(&ETo::Education) {
+                recipients.push("EDUCATION");
+            }
+            let basis = lawful_basis::ActiveModel {
+                child_id: Set(child_id),
+                grantor: Set("statutory duty (mandatory report)".into()),
+                grantor_relation: Set(None),
+                basis: Set(BasisKind::StatutoryDuty),
+                purposes: Set(serde_json::json!(["CARE", "CRISIS", "REFERRAL"])),
+                recipients: Set(serde_json::json!(recipients)),
+                field_groups: Set(serde_json::json!(["G-ABUSE"])),
+                valid_from: Set(w.at),
+                valid_to: Set(None),
+                withdrawn_at: Set(None),
+                document_ref: Set(Some(format!("report:{}", row.id))),
+                legal_reference: Set(Some(
+                    "未成年人保护法 第十一条；个人信息保护法 第十三条第一款第三项".into(),
+                )),
+                ..Default::default()
+            };
+            w.insert::<lawful_basis::Entity, _>(basis, region)
+                .await
+                .gql()?;
+        }
+        w.transition(
+            "Report",
+            row.id,
+            row.child_id,
+            None,
+            EStatus::Reported.as_str(),
+            None,
+        )
+        .await
+        .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Report(node(row))))
     }
 
     /// Moves a report along REPORTED → ACKNOWLEDGED → HANDLING → CLOSED.
-    async fn advance_report(&self, ctx: &Context<'_>, id: ID, expected_version: i32, status: ReportStatus, note: Option<String>) -> GqlResult<Option<Report>> {
+    async fn advance_report(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i32,
+        status: ReportStatus,
+        note: Option<String>,
+    ) -> GqlResult<Option<Report>> {
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let id = parse_id("id", &id).gql()?;
         let old = w.record::<report::Entity>(id).await.gql()?;
         if old.child_id.is_none() {
             // An unidentified child's report is scoped by where it happened.
-            let mine = crate::domain::region::RegionPrefix::parse(&w.rc.principal.region).map(|p| old.region_code.is_some_and(|c| p.contains(c))).unwrap_or(false);
+            let mine = crate::domain::region::RegionPrefix::parse(&w.rc.principal.region)
+                .map(|p| old.region_code.is_some_and(|c| p.contains(c)))
+                .unwrap_or(false);
             if !mine {
                 return Err(ApiError::NotFound(format!("no Report {id} in your scope")).into_gql());
             }
         }
-        let classes = if old.category.is_harm() { ClassSet::HARM } else { ClassSet::EMPTY };
-        w.authorize("Mutation", &["advanceReport".to_owned()], &w.facts(None, Some(old.owner_agency), classes)).gql()?;
+        let classes = if old.category.is_harm() {
+            ClassSet::HARM
+        } else {
+            ClassSet::EMPTY
+        };
+        w.authorize(
+            "Mutation",
+            &["advanceReport".to_owned()],
+            &w.facts(None, Some(old.owner_agency), classes),
+        )
+        .gql()?;
         let to = EStatus::from(status);
         REPORT.check(old.status, to).gql()?;
         let note = opt_text("note", note.as_deref(), 2000).gql()?;
         let mut am = old.clone().into_active_model();
         am.status = Set(to);
-        let row = w.update::<report::Entity, _>(&old, am, expected_version, old.region_code).await.gql()?;
-        w.transition("Report", row.id, row.child_id, Some(old.status.as_str()), to.as_str(), note).await.gql()?;
+        let row = w
+            .update::<report::Entity, _>(&old, am, expected_version, old.region_code)
+            .await
+            .gql()?;
+        w.transition(
+            "Report",
+            row.id,
+            row.child_id,
+            Some(old.status.as_str()),
+            to.as_str(),
+            note,
+        )
+        .await
+        .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Report(node(row))))
     }

@@ -1,7 +1,9 @@
 //! Screenings and the approver's risk review.
 
-use async_graphql::{Context, ID, InputObject, Json, Object};
-use carehub_entity::enums::{CarePlanStatus, FlagKind, Instrument as EInstrument, RiskLevel as ERisk};
+use async_graphql::{Context, InputObject, Json, Object, ID};
+use carehub_entity::enums::{
+    CarePlanStatus, FlagKind, Instrument as EInstrument, RiskLevel as ERisk,
+};
 use carehub_entity::{care_plan, screening};
 use carehub_policy::ClassSet;
 use chrono::{DateTime, Datelike, Utc};
@@ -15,8 +17,8 @@ use crate::graphql::enums::{Instrument, RiskLevel};
 use crate::graphql::query::parse_id;
 use crate::graphql::types::child::Child;
 use crate::graphql::types::records::Screening;
-use crate::write::derived::{RISK_REVIEW, rank, recompute_child};
-use crate::write::{WriteCtx, flags, provided};
+use crate::write::derived::{rank, recompute_child, RISK_REVIEW};
+use crate::write::{flags, provided, WriteCtx};
 
 /// A screening result.
 #[derive(InputObject)]
@@ -47,7 +49,11 @@ pub fn score_range(i: EInstrument) -> (f64, f64) {
 
 /// The school year a date falls in (September starts a year).
 pub fn school_year_of(t: DateTime<Utc>) -> i32 {
-    if t.month() >= 9 { t.year() } else { t.year() - 1 }
+    if t.month() >= 9 {
+        t.year()
+    } else {
+        t.year() - 1
+    }
 }
 
 #[derive(Default)]
@@ -57,24 +63,41 @@ pub struct ScreeningMutation;
 impl ScreeningMutation {
     /// Records a screening (心理健康测评); the child's current risk level follows it, except that
     /// ORANGE/RED is only lowered after the care-plan approver's review (`reviewRiskLevel`).
-    async fn record_screening(&self, ctx: &Context<'_>, input: RecordScreeningInput) -> GqlResult<Option<Screening>> {
+    async fn record_screening(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordScreeningInput,
+    ) -> GqlResult<Option<Screening>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let child_id = parse_id("input.childId", &input.child_id).gql()?;
         let child = w.child(child_id).await.gql()?;
         let org = w.rc.org;
-        w.authorize("RecordScreeningInput", &fields, &w.facts(org, Some(w.rc.agency), ClassSet::EMPTY)).gql()?;
+        w.authorize(
+            "RecordScreeningInput",
+            &fields,
+            &w.facts(org, Some(w.rc.agency), ClassSet::EMPTY),
+        )
+        .gql()?;
         not_future("input.administeredAt", input.administered_at).gql()?;
         let instrument = EInstrument::from(input.instrument);
         if let Some(score) = input.score {
             let (lo, hi) = score_range(instrument);
             if !(lo..=hi).contains(&score) || score.is_nan() {
-                return Err(ApiError::bad_input("input.score", format!("must be within {lo}–{hi} for {}", instrument.as_str())).into_gql());
+                return Err(ApiError::bad_input(
+                    "input.score",
+                    format!("must be within {lo}–{hi} for {}", instrument.as_str()),
+                )
+                .into_gql());
             }
         }
         let year = school_year_of(input.administered_at);
         if input.school_year != year && input.school_year != year - 1 {
-            return Err(ApiError::bad_input("input.schoolYear", format!("must be the school year of administeredAt ({year})")).into_gql());
+            return Err(ApiError::bad_input(
+                "input.schoolYear",
+                format!("must be the school year of administeredAt ({year})"),
+            )
+            .into_gql());
         }
         let am = screening::ActiveModel {
             id: NotSet,
@@ -87,26 +110,52 @@ impl ScreeningMutation {
             item_answers: Set(input.item_answers.map(|j| j.0)),
             notes: Set(opt_text("input.notes", input.notes.as_deref(), 10_000).gql()?),
             risk_level: Set(input.risk_level.into()),
-            recommended_next_step: Set(opt_text("input.recommendedNextStep", input.recommended_next_step.as_deref(), 2000).gql()?),
+            recommended_next_step: Set(opt_text(
+                "input.recommendedNextStep",
+                input.recommended_next_step.as_deref(),
+                2000,
+            )
+            .gql()?),
             ..Default::default()
         };
-        let row = w.insert::<screening::Entity, _>(am, Some(child.residence_region_code)).await.gql()?;
+        let row = w
+            .insert::<screening::Entity, _>(am, Some(child.residence_region_code))
+            .await
+            .gql()?;
         recompute_child(&mut w, child_id).await.gql()?;
-        flags::clear(&w.txn, child_id, FlagKind::MissingScreening, &row.school_year.to_string(), "screened", w.at).await.gql()?;
+        flags::clear(
+            &w.txn,
+            child_id,
+            FlagKind::MissingScreening,
+            &row.school_year.to_string(),
+            "screened",
+            w.at,
+        )
+        .await
+        .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Screening(node(row))))
     }
 
     /// The care-plan approver's review of a child's risk level; the only way to lower ORANGE or
     /// RED (recorded with who, when and why).
-    async fn review_risk_level(&self, ctx: &Context<'_>, child_id: ID, risk_level: RiskLevel, note: String) -> GqlResult<Option<Child>> {
+    async fn review_risk_level(
+        &self,
+        ctx: &Context<'_>,
+        child_id: ID,
+        risk_level: RiskLevel,
+        note: String,
+    ) -> GqlResult<Option<Child>> {
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let child_id = parse_id("childId", &child_id).gql()?;
         let note = super::text("note", &note, 2000).gql()?;
         let child = w.child(child_id).await.gql()?;
         let approver = care_plan::Entity::find()
             .filter(care_plan::Column::ChildId.eq(child_id))
-            .filter(care_plan::Column::Status.is_in([CarePlanStatus::Active, CarePlanStatus::ReviewDue]))
+            .filter(
+                care_plan::Column::Status
+                    .is_in([CarePlanStatus::Active, CarePlanStatus::ReviewDue]),
+            )
             .filter(care_plan::Column::ArchivedAt.is_null())
             .all(&w.txn)
             .await
@@ -116,12 +165,31 @@ impl ScreeningMutation {
             .filter_map(|p| p.approver)
             .any(|a| a == w.rc.principal.sub);
         if !approver {
-            return Err(ApiError::forbidden("only the approver of the child's active care plan may review its risk level").into_gql());
+            return Err(ApiError::forbidden(
+                "only the approver of the child's active care plan may review its risk level",
+            )
+            .into_gql());
         }
         let level = ERisk::from(risk_level);
         let from = child.current_risk_level.map(|l| l.as_str());
-        w.transition(RISK_REVIEW, child_id, Some(child_id), from, level.as_str(), Some(note.clone())).await.gql()?;
-        w.audit_write("Child", child_id, Some(child_id), "REVIEW_RISK", vec!["currentRiskLevel".into()], Some(note));
+        w.transition(
+            RISK_REVIEW,
+            child_id,
+            Some(child_id),
+            from,
+            level.as_str(),
+            Some(note.clone()),
+        )
+        .await
+        .gql()?;
+        w.audit_write(
+            "Child",
+            child_id,
+            Some(child_id),
+            "REVIEW_RISK",
+            vec!["currentRiskLevel".into()],
+            Some(note),
+        );
         let updated = recompute_child(&mut w, child_id).await.gql()?;
         let _ = rank(updated.current_risk_level);
         w.commit().await.gql()?;

@@ -1,8 +1,10 @@
 //! Treatment episodes (health only, own facility) and discharge, which hands the child back to
 //! the community with a DOWN referral (two-way referral).
 
-use async_graphql::{Context, ID, InputObject, Object};
-use carehub_entity::enums::{Agency, ReferralDirection, ReferralStatus, TreatmentSetting as ESetting, Urgency};
+use async_graphql::{Context, InputObject, Object, ID};
+use carehub_entity::enums::{
+    Agency, ReferralDirection, ReferralStatus, TreatmentSetting as ESetting, Urgency,
+};
 use carehub_entity::{organization, referral, treatment_episode};
 use carehub_policy::ClassSet;
 use chrono::{DateTime, Utc};
@@ -17,7 +19,7 @@ use crate::graphql::enums::TreatmentSetting;
 use crate::graphql::query::parse_id;
 use crate::graphql::types::records::TreatmentEpisode;
 use crate::write::derived::recompute_child;
-use crate::write::{WriteCtx, provided};
+use crate::write::{provided, WriteCtx};
 
 /// An admission or outpatient episode at your facility.
 #[derive(InputObject)]
@@ -51,8 +53,18 @@ pub fn check_icd10_f(code: &str) -> Result<String, ApiError> {
     let ok = c.len() >= 3
         && c.starts_with('F')
         && c[1..3].chars().all(|d| d.is_ascii_digit())
-        && (c.len() == 3 || (c.as_bytes()[3] == b'.' && c.len() <= 6 && c[4..].chars().all(|d| d.is_ascii_alphanumeric())));
-    if ok { Ok(c) } else { Err(ApiError::bad_input("input.diagnosisCode", "must be an ICD-10 chapter F code such as F32 or F32.1")) }
+        && (c.len() == 3
+            || (c.as_bytes()[3] == b'.'
+                && c.len() <= 6
+                && c[4..].chars().all(|d| d.is_ascii_alphanumeric())));
+    if ok {
+        Ok(c)
+    } else {
+        Err(ApiError::bad_input(
+            "input.diagnosisCode",
+            "must be an ICD-10 chapter F code such as F32 or F32.1",
+        ))
+    }
 }
 
 #[derive(Default)]
@@ -61,19 +73,40 @@ pub struct TreatmentMutation;
 #[Object]
 impl TreatmentMutation {
     /// Records a treatment episode at your facility.
-    async fn record_treatment_episode(&self, ctx: &Context<'_>, input: RecordTreatmentEpisodeInput) -> GqlResult<Option<TreatmentEpisode>> {
+    async fn record_treatment_episode(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordTreatmentEpisodeInput,
+    ) -> GqlResult<Option<TreatmentEpisode>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let org = w.org().gql()?;
-        w.authorize("RecordTreatmentEpisodeInput", &fields, &w.facts(Some(org), Some(w.rc.agency), ClassSet::EMPTY)).gql()?;
-        let facility = organization::Entity::find_by_id(org).one(&w.txn).await.map_err(ApiError::from).gql()?;
+        w.authorize(
+            "RecordTreatmentEpisodeInput",
+            &fields,
+            &w.facts(Some(org), Some(w.rc.agency), ClassSet::EMPTY),
+        )
+        .gql()?;
+        let facility = organization::Entity::find_by_id(org)
+            .one(&w.txn)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
         if facility.map(|f| f.agency) != Some(Agency::Health) {
-            return Err(ApiError::forbidden("treatment episodes are recorded by a health facility (the token's org)").into_gql());
+            return Err(ApiError::forbidden(
+                "treatment episodes are recorded by a health facility (the token's org)",
+            )
+            .into_gql());
         }
         let child_id = parse_id("input.childId", &input.child_id).gql()?;
         w.child(child_id).await.gql()?;
         not_future("input.admittedAt", input.admitted_at).gql()?;
-        let diagnosis = input.diagnosis_code.as_deref().map(check_icd10_f).transpose().gql()?;
+        let diagnosis = input
+            .diagnosis_code
+            .as_deref()
+            .map(check_icd10_f)
+            .transpose()
+            .gql()?;
         let am = treatment_episode::ActiveModel {
             id: NotSet,
             child_id: Set(child_id),
@@ -84,40 +117,83 @@ impl TreatmentMutation {
             diagnosis_code: Set(diagnosis),
             severe_mental_disorder: Set(input.severe_mental_disorder.unwrap_or(false)),
             discharge_summary: Set(None),
-            clinician: Set(Some(input.clinician.unwrap_or_else(|| w.rc.principal.sub.clone()))),
+            clinician: Set(Some(
+                input
+                    .clinician
+                    .unwrap_or_else(|| w.rc.principal.sub.clone()),
+            )),
             fit_to_return: Set(None),
             follow_up_advice: Set(None),
             next_appointment: Set(None),
-            referral_id: Set(input.referral_id.as_deref().map(|s| parse_id("input.referralId", s)).transpose().gql()?),
+            referral_id: Set(input
+                .referral_id
+                .as_deref()
+                .map(|s| parse_id("input.referralId", s))
+                .transpose()
+                .gql()?),
             ..Default::default()
         };
-        let row = w.insert::<treatment_episode::Entity, _>(am, None).await.gql()?;
+        let row = w
+            .insert::<treatment_episode::Entity, _>(am, None)
+            .await
+            .gql()?;
         recompute_child(&mut w, child_id).await.gql()?;
         w.commit().await.gql()?;
         Ok(Some(TreatmentEpisode(node(row))))
     }
 
     /// Discharges an episode; with `downReferralTo`, sends the DOWN referral that closes the loop.
-    async fn discharge_episode(&self, ctx: &Context<'_>, id: ID, expected_version: i32, input: DischargeInput) -> GqlResult<Option<TreatmentEpisode>> {
+    async fn discharge_episode(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i32,
+        input: DischargeInput,
+    ) -> GqlResult<Option<TreatmentEpisode>> {
         let fields = provided(ctx, "input");
         let mut w = WriteCtx::begin(ctx).await.gql()?;
         let id = parse_id("id", &id).gql()?;
         let old = w.record::<treatment_episode::Entity>(id).await.gql()?;
-        w.authorize("DischargeInput", &fields, &w.facts(Some(old.organization_id), Some(old.owner_agency), ClassSet::EMPTY)).gql()?;
+        w.authorize(
+            "DischargeInput",
+            &fields,
+            &w.facts(
+                Some(old.organization_id),
+                Some(old.owner_agency),
+                ClassSet::EMPTY,
+            ),
+        )
+        .gql()?;
         if old.discharged_at.is_some() {
             return Err(ApiError::bad_input("id", "the episode is already discharged").into_gql());
         }
         not_future("input.dischargedAt", input.discharged_at).gql()?;
         if input.discharged_at < old.admitted_at {
-            return Err(ApiError::bad_input("input.dischargedAt", "must not be before admittedAt").into_gql());
+            return Err(
+                ApiError::bad_input("input.dischargedAt", "must not be before admittedAt")
+                    .into_gql(),
+            );
         }
         let mut am = old.clone().into_active_model();
         am.discharged_at = Set(Some(input.discharged_at));
-        am.discharge_summary = Set(opt_text("input.dischargeSummary", input.discharge_summary.as_deref(), 20_000).gql()?);
+        am.discharge_summary = Set(opt_text(
+            "input.dischargeSummary",
+            input.discharge_summary.as_deref(),
+            20_000,
+        )
+        .gql()?);
         am.fit_to_return = Set(input.fit_to_return);
-        am.follow_up_advice = Set(opt_text("input.followUpAdvice", input.follow_up_advice.as_deref(), 4000).gql()?);
+        am.follow_up_advice = Set(opt_text(
+            "input.followUpAdvice",
+            input.follow_up_advice.as_deref(),
+            4000,
+        )
+        .gql()?);
         am.next_appointment = Set(input.next_appointment);
-        let row = w.update::<treatment_episode::Entity, _>(&old, am, expected_version, None).await.gql()?;
+        let row = w
+            .update::<treatment_episode::Entity, _>(&old, am, expected_version, None)
+            .await
+            .gql()?;
         if let Some(target) = input.down_referral_to.as_deref() {
             let target = parse_id("input.downReferralTo", target).gql()?;
             let view = serde_json::json!(["G-ID-min", "G-GUARD", "G-RISK", "G-DISCH", "G-REF"]);
@@ -144,7 +220,16 @@ impl TreatmentMutation {
                 ..Default::default()
             };
             let down = w.insert::<referral::Entity, _>(r, None).await.gql()?;
-            w.transition("Referral", down.id, Some(down.child_id), None, ReferralStatus::Sent.as_str(), Some("discharge".into())).await.gql()?;
+            w.transition(
+                "Referral",
+                down.id,
+                Some(down.child_id),
+                None,
+                ReferralStatus::Sent.as_str(),
+                Some("discharge".into()),
+            )
+            .await
+            .gql()?;
         }
         recompute_child(&mut w, row.child_id).await.gql()?;
         w.commit().await.gql()?;

@@ -211,12 +211,18 @@ impl BreakGlassGrant {
         Ok(Some(self.0.reason.clone()))
     }
     /// When it was granted.
-    async fn granted_at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
+    async fn granted_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
         dir_check(ctx, "BreakGlassGrant")?;
         Ok(Some(self.0.granted_at))
     }
     /// When it ends.
-    async fn expires_at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
+    async fn expires_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
         dir_check(ctx, "BreakGlassGrant")?;
         Ok(Some(self.0.expires_at))
     }
@@ -236,7 +242,10 @@ impl BreakGlassGrant {
         Ok(self.0.reviewed_by.clone())
     }
     /// When it was reviewed.
-    async fn reviewed_at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
+    async fn reviewed_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
         dir_check(ctx, "BreakGlassGrant")?;
         Ok(self.0.reviewed_at)
     }

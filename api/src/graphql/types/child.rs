@@ -145,7 +145,8 @@ impl Child {
     {
         self.0.check(ctx).await?;
         let limit = nested_limit(first)?;
-        let nodes = list_nodes::<_, E>(ctx, &self.0, relation, spec, limit, child_key, key_of).await?;
+        let nodes =
+            list_nodes::<_, E>(ctx, &self.0, relation, spec, limit, child_key, key_of).await?;
         Ok(Some(nodes.into_iter().map(wrap).collect()))
     }
 }

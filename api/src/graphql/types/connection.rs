@@ -43,14 +43,19 @@ impl ChildConnection {
             self.nodes
                 .iter()
                 .zip(&self.cursors)
-                .map(|(n, c)| ChildEdge { node: Child(n.0.clone()), cursor: c.clone() })
+                .map(|(n, c)| ChildEdge {
+                    node: Child(n.0.clone()),
+                    cursor: c.clone(),
+                })
                 .collect(),
         ))
     }
     /// The children of this page, without cursors.
     async fn nodes(&self, ctx: &Context<'_>) -> GqlResult<Option<Vec<Child>>> {
         dir_check(ctx, "ChildConnection")?;
-        Ok(Some(self.nodes.iter().map(|n| Child(n.0.clone())).collect()))
+        Ok(Some(
+            self.nodes.iter().map(|n| Child(n.0.clone())).collect(),
+        ))
     }
     /// Paging state.
     async fn page_info(&self, ctx: &Context<'_>) -> GqlResult<Option<PageInfo>> {
@@ -67,7 +72,11 @@ impl ChildConnection {
         dir_check(ctx, "ChildConnection")?;
         let c = &self.counter;
         let db = super::read_db(ctx);
-        let n = c.value.get_or_try_init(|| svc::count(db, c.scope.clone(), &c.filter)).await.gql()?;
+        let n = c
+            .value
+            .get_or_try_init(|| svc::count(db, c.scope.clone(), &c.filter))
+            .await
+            .gql()?;
         Ok(Some(*n as i64))
     }
 }

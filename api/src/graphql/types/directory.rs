@@ -35,7 +35,11 @@ record_object!(@nochild
 impl Organization {
     /// A standalone organization node (directory rows carry no child facts).
     pub fn single(row: Arc<organization::Model>) -> Self {
-        Self(Node::new(row.clone(), Siblings::new(vec![row]), ChildSet::new(Vec::new())))
+        Self(Node::new(
+            row.clone(),
+            Siblings::new(vec![row]),
+            ChildSet::new(Vec::new()),
+        ))
     }
 
     /// Nodes sharing one sibling batch.
@@ -43,7 +47,9 @@ impl Organization {
         let rows: Vec<Arc<organization::Model>> = rows.into_iter().map(Arc::new).collect();
         let sib = Siblings::new(rows.clone());
         let kids = ChildSet::new(Vec::new());
-        rows.into_iter().map(|r| Self(Node::new(r, sib.clone(), kids.clone()))).collect()
+        rows.into_iter()
+            .map(|r| Self(Node::new(r, sib.clone(), kids.clone())))
+            .collect()
     }
 }
 
@@ -75,7 +81,9 @@ impl Region {
     /// The regions one level down.
     async fn subregions(&self, ctx: &Context<'_>) -> GqlResult<Option<Vec<Region>>> {
         dir_check(ctx, "Region")?;
-        let rows = crate::service::directory::regions(super::read_db(ctx), Some(self.0.code)).await.map_err(crate::error::ApiError::into_gql)?;
+        let rows = crate::service::directory::regions(super::read_db(ctx), Some(self.0.code))
+            .await
+            .map_err(crate::error::ApiError::into_gql)?;
         Ok(Some(rows.into_iter().map(Region).collect()))
     }
 }
@@ -86,7 +94,10 @@ pub fn dir_check(ctx: &Context<'_>, ty: &str) -> GqlResult<()> {
     let name = ctx.field().name();
     match rc.app.fields.get(ty, name) {
         Some(f) if rc.policy.static_read(rc.role, f) => Ok(()),
-        _ => Err(crate::authz::guard::forbidden_field(&format!("{ty}.{name}"), "not in the remit of this role")),
+        _ => Err(crate::authz::guard::forbidden_field(
+            &format!("{ty}.{name}"),
+            "not in the remit of this role",
+        )),
     }
 }
 

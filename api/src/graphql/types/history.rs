@@ -9,13 +9,17 @@ use async_graphql::{Json, Object};
 use carehub_entity::change_event;
 use carehub_policy::{ClassSet, ReadDecision, RowFacts};
 
-use crate::authz::RequestCtx;
 use crate::authz::access::ChildAccess;
+use crate::authz::RequestCtx;
 
 /// The GraphQL field a stored column appears as (`None`: never shown in history).
 pub fn column_field(entity: &str, column: &str) -> Option<String> {
     let special = match (entity, column) {
-        (_, "owner_agency" | "owner_org_id" | "id" | "id_number_enc" | "id_number_bidx" | "city_code" | "county_code" | "risk_rank") => return None,
+        (
+            _,
+            "owner_agency" | "owner_org_id" | "id" | "id_number_enc" | "id_number_bidx"
+            | "city_code" | "county_code" | "risk_rank",
+        ) => return None,
         (_, "id_number_mask") => "idNumber",
         ("Child", "responsible_org_id") => "responsibleOrganization",
         ("Referral", "from_org_id") => "fromOrganizationId",
@@ -111,7 +115,10 @@ impl ChangeEvent {
     }
     /// The record's version after the change.
     async fn version(&self) -> Option<i64> {
-        self.model.changed.get("version").and_then(serde_json::Value::as_i64)
+        self.model
+            .changed
+            .get("version")
+            .and_then(serde_json::Value::as_i64)
     }
     /// The fields that changed, each decided like a read.
     async fn changes(&self) -> &[FieldChange] {
@@ -120,33 +127,77 @@ impl ChangeEvent {
 }
 
 /// Builds events with each value decided for `rc`; `access` gives the child facts.
-pub fn decide_events(rc: &RequestCtx, events: Vec<change_event::Model>, access: &HashMap<uuid::Uuid, ChildAccess>) -> Vec<ChangeEvent> {
+pub fn decide_events(
+    rc: &RequestCtx,
+    events: Vec<change_event::Model>,
+    access: &HashMap<uuid::Uuid, ChildAccess>,
+) -> Vec<ChangeEvent> {
     events
         .into_iter()
         .map(|m| {
-            let child = m.child_id.and_then(|c| access.get(&c).copied()).unwrap_or_else(ChildAccess::unrestricted);
-            let fields = m.changed.get("fields").and_then(serde_json::Value::as_object).cloned().unwrap_or_default();
+            let child = m
+                .child_id
+                .and_then(|c| access.get(&c).copied())
+                .unwrap_or_else(ChildAccess::unrestricted);
+            let fields = m
+                .changed
+                .get("fields")
+                .and_then(serde_json::Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             let classes = if m.entity == "Report" {
-                let cat = fields.get("category").and_then(|v| v.get(1)).and_then(|v| v.as_str()).and_then(carehub_entity::enums::ReportCategory::parse);
-                if cat.is_some_and(|c| c.is_harm()) { ClassSet::HARM } else { ClassSet::EMPTY }
+                let cat = fields
+                    .get("category")
+                    .and_then(|v| v.get(1))
+                    .and_then(|v| v.as_str())
+                    .and_then(carehub_entity::enums::ReportCategory::parse);
+                if cat.is_some_and(|c| c.is_harm()) {
+                    ClassSet::HARM
+                } else {
+                    ClassSet::EMPTY
+                }
             } else {
                 ClassSet::EMPTY
             };
             let same_agency = m.actor_agency == rc.agency.as_str();
-            let own_org = m.actor_org.as_deref().is_some_and(|o| Some(o) == rc.principal.org.as_deref());
-            let facts = RowFacts { own_org, same_agency, classes, view: child.view, lawful: child.lawful, break_glass: child.break_glass, purpose: rc.principal.purpose };
+            let own_org = m
+                .actor_org
+                .as_deref()
+                .is_some_and(|o| Some(o) == rc.principal.org.as_deref());
+            let facts = RowFacts {
+                own_org,
+                same_agency,
+                classes,
+                view: child.view,
+                lawful: child.lawful,
+                break_glass: child.break_glass,
+                purpose: rc.principal.purpose,
+            };
             let changes = fields
                 .into_iter()
                 .filter_map(|(col, pair)| {
                     let field = column_field(&m.entity, &col)?;
                     let fid = rc.app.fields.get(&m.entity, &field);
-                    let allowed = fid.is_some_and(|f| matches!(rc.policy.decide_read(rc.role, f, &facts), ReadDecision::Allow { .. } | ReadDecision::BreakGlass { .. }));
+                    let allowed = fid.is_some_and(|f| {
+                        matches!(
+                            rc.policy.decide_read(rc.role, f, &facts),
+                            ReadDecision::Allow { .. } | ReadDecision::BreakGlass { .. }
+                        )
+                    });
                     let old = pair.get(0).cloned().unwrap_or_default();
                     let new = pair.get(1).cloned().unwrap_or_default();
-                    Some(FieldChange { field, old, new, withheld: !allowed })
+                    Some(FieldChange {
+                        field,
+                        old,
+                        new,
+                        withheld: !allowed,
+                    })
                 })
                 .collect();
-            ChangeEvent { model: Arc::new(m), changes }
+            ChangeEvent {
+                model: Arc::new(m),
+                changes,
+            }
         })
         .collect()
 }

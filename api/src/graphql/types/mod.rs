@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::authz::guard::Siblings;
 use crate::authz::{Node, Record};
 use crate::error::{GqlResult, IntoGql};
-use crate::service::relations::{ListSpec, load_by_key};
+use crate::service::relations::{load_by_key, ListSpec};
 
 /// A nested list loaded for a whole batch of parents.
 pub struct Loaded<M> {
@@ -50,7 +50,10 @@ where
             let keys: Vec<Uuid> = rows.iter().map(|r| parent_key(r)).collect();
             let by_key = load_by_key::<E, _>(&db, spec, &keys, limit, key_of).await?;
             let all: Vec<Arc<E::Model>> = by_key.values().flatten().cloned().collect();
-            Ok(Loaded { by_key, siblings: Siblings::new(all) })
+            Ok(Loaded {
+                by_key,
+                siblings: Siblings::new(all),
+            })
         })
         .await
         .gql()?;
@@ -58,7 +61,11 @@ where
     Ok(loaded
         .by_key
         .get(&key)
-        .map(|rows| rows.iter().map(|r| Node::new(r.clone(), loaded.siblings.clone(), parent.children.clone())).collect())
+        .map(|rows| {
+            rows.iter()
+                .map(|r| Node::new(r.clone(), loaded.siblings.clone(), parent.children.clone()))
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -70,10 +77,14 @@ pub const NESTED_MAX: u64 = 100;
 pub fn nested_limit(first: Option<i32>) -> GqlResult<u64> {
     match first {
         None => Ok(NESTED_DEFAULT),
-        Some(n) if n < 0 => Err(crate::error::ApiError::bad_input("first", "must not be negative").into_gql()),
-        Some(n) if n as u64 > NESTED_MAX => {
-            Err(crate::error::ApiError::bad_input("first", format!("must be at most {NESTED_MAX} for nested lists")).into_gql())
+        Some(n) if n < 0 => {
+            Err(crate::error::ApiError::bad_input("first", "must not be negative").into_gql())
         }
+        Some(n) if n as u64 > NESTED_MAX => Err(crate::error::ApiError::bad_input(
+            "first",
+            format!("must be at most {NESTED_MAX} for nested lists"),
+        )
+        .into_gql()),
         Some(n) => Ok(n as u64),
     }
 }
@@ -147,7 +158,9 @@ pub async fn org_of<M: Record>(
     relation: &'static str,
     id_of: fn(&M) -> Option<Uuid>,
 ) -> GqlResult<Option<directory::Organization>> {
-    let Some(id) = id_of(&node.row) else { return Ok(None) };
+    let Some(id) = id_of(&node.row) else {
+        return Ok(None);
+    };
     let db = read_db(ctx).clone();
     let map = node
         .siblings
@@ -157,5 +170,7 @@ pub async fn org_of<M: Record>(
         })
         .await
         .gql()?;
-    Ok(map.get(&id).map(|o| directory::Organization::single(o.clone())))
+    Ok(map
+        .get(&id)
+        .map(|o| directory::Organization::single(o.clone())))
 }

@@ -15,10 +15,17 @@ use crate::service::relations as rel;
 
 /// Strings of a JSON array column.
 pub fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect()
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
 }
 
-fn enum_list<D: Copy, G: From<D>>(v: Option<&serde_json::Value>, parse: fn(&str) -> Option<D>) -> Vec<G> {
+fn enum_list<D: Copy, G: From<D>>(
+    v: Option<&serde_json::Value>,
+    parse: fn(&str) -> Option<D>,
+) -> Vec<G> {
     v.and_then(|v| v.as_array())
         .into_iter()
         .flatten()
@@ -176,7 +183,11 @@ pub struct CarePlanIntervention {
 }
 
 impl CarePlanIntervention {
-    async fn get<T>(&self, ctx: &Context<'_>, f: impl FnOnce(&ent::care_plan_intervention::Model) -> Option<T>) -> GqlResult<Option<T>> {
+    async fn get<T>(
+        &self,
+        ctx: &Context<'_>,
+        f: impl FnOnce(&ent::care_plan_intervention::Model) -> Option<T>,
+    ) -> GqlResult<Option<T>> {
         self.plan.decide_for(ctx, "CarePlanIntervention").await?;
         Ok(f(&self.row))
     }
@@ -185,17 +196,30 @@ impl CarePlanIntervention {
 #[Object]
 impl CarePlanIntervention {
     /// What is to be done.
-    async fn action(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> { self.get(ctx, |m| Some(m.action.clone())).await }
+    async fn action(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        self.get(ctx, |m| Some(m.action.clone())).await
+    }
     /// The responsible agency.
-    async fn responsible_agency(&self, ctx: &Context<'_>) -> GqlResult<Option<Agency>> { self.get(ctx, |m| m.responsible_agency.map(Into::into)).await }
+    async fn responsible_agency(&self, ctx: &Context<'_>) -> GqlResult<Option<Agency>> {
+        self.get(ctx, |m| m.responsible_agency.map(Into::into))
+            .await
+    }
     /// The responsible worker.
-    async fn responsible_worker(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> { self.get(ctx, |m| m.responsible_worker.clone()).await }
+    async fn responsible_worker(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        self.get(ctx, |m| m.responsible_worker.clone()).await
+    }
     /// How often.
-    async fn frequency(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> { self.get(ctx, |m| m.frequency.clone()).await }
+    async fn frequency(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        self.get(ctx, |m| m.frequency.clone()).await
+    }
     /// Due date.
-    async fn due(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::NaiveDate>> { self.get(ctx, |m| m.due).await }
+    async fn due(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::NaiveDate>> {
+        self.get(ctx, |m| m.due).await
+    }
     /// When it was done.
-    async fn done_at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> { self.get(ctx, |m| m.done_at).await }
+    async fn done_at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
+        self.get(ctx, |m| m.done_at).await
+    }
 }
 
 record_object!(
@@ -374,7 +398,11 @@ pub struct ReferralTransition {
 }
 
 impl ReferralTransition {
-    async fn get<T>(&self, ctx: &Context<'_>, f: impl FnOnce(&ent::workflow_transition::Model) -> Option<T>) -> GqlResult<Option<T>> {
+    async fn get<T>(
+        &self,
+        ctx: &Context<'_>,
+        f: impl FnOnce(&ent::workflow_transition::Model) -> Option<T>,
+    ) -> GqlResult<Option<T>> {
         self.referral.decide_for(ctx, "ReferralTransition").await?;
         Ok(f(&self.row))
     }
@@ -384,18 +412,33 @@ impl ReferralTransition {
 impl ReferralTransition {
     /// Status before.
     async fn from_status(&self, ctx: &Context<'_>) -> GqlResult<Option<ReferralStatus>> {
-        self.get(ctx, |m| m.from_status.as_deref().and_then(carehub_entity::enums::ReferralStatus::parse).map(Into::into)).await
+        self.get(ctx, |m| {
+            m.from_status
+                .as_deref()
+                .and_then(carehub_entity::enums::ReferralStatus::parse)
+                .map(Into::into)
+        })
+        .await
     }
     /// Status after.
     async fn to_status(&self, ctx: &Context<'_>) -> GqlResult<Option<ReferralStatus>> {
-        self.get(ctx, |m| carehub_entity::enums::ReferralStatus::parse(&m.to_status).map(Into::into)).await
+        self.get(ctx, |m| {
+            carehub_entity::enums::ReferralStatus::parse(&m.to_status).map(Into::into)
+        })
+        .await
     }
     /// When.
-    async fn at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> { self.get(ctx, |m| Some(m.at)).await }
+    async fn at(&self, ctx: &Context<'_>) -> GqlResult<Option<chrono::DateTime<chrono::Utc>>> {
+        self.get(ctx, |m| Some(m.at)).await
+    }
     /// Who (token subject).
-    async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> { self.get(ctx, |m| Some(m.actor.clone())).await }
+    async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        self.get(ctx, |m| Some(m.actor.clone())).await
+    }
     /// Why.
-    async fn note(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> { self.get(ctx, |m| m.note.clone()).await }
+    async fn note(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        self.get(ctx, |m| m.note.clone()).await
+    }
 }
 
 record_object!(

@@ -1,0 +1,403 @@
+//! The WebSocket endpoint `/graphql/ws` (upgrades on `/graphql` land here too): GraphQL
+//! subscriptions over `graphql-transport-ws` and the legacy `graphql-ws`. The connection
+//! authenticates in `connection_init` (`{"Authorization": "Bearer …"}` or `{"token": "…"}`, plus
+//! an optional `"X-Purpose"`) with the same checks as an HTTP request. It is closed with 4403
+//! when that fails and when the token expires, with 4401 when a subscription comes before
+//! `connection_init`, with 4408 when `connection_init` does not come in time.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::Data;
+use carehub_policy::Principal;
+use futures::StreamExt;
+
+use crate::auth::Authenticator;
+use crate::authz::RequestCtx;
+use crate::error::{ApiError, Code};
+use crate::graphql::AppSchema;
+use crate::state::AppState;
+
+/// Authentication failed, or the token expired (graphql-transport-ws "Forbidden").
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// A subscription arrived before `connection_init` was acknowledged.
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// No `connection_init` within [`INIT_TIMEOUT`].
+pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// The client sends faster than its messages can be handled.
+pub const CLOSE_TOO_MANY: u16 = 4429;
+
+/// How long a client has to send `connection_init`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// WebSocket pings keep proxies from closing idle connections and find dead peers.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A peer that answers nothing for this long is gone.
+const SILENCE_LIMIT: Duration = Duration::from_secs(70);
+/// Client messages queued while earlier ones are handled.
+const INBOX: usize = 64;
+
+/// An authenticated WebSocket connection, kept in the connection's GraphQL data. Every delivery
+/// verifies the token again ([`WsSession::reauthenticate`]), so an expired token or a role the
+/// policy no longer knows stops the events at once.
+pub struct WsSession {
+    /// Connection id (request ids of deliveries are `{id}.{cursor}`).
+    pub id: String,
+    /// The principal as authenticated at `connection_init`.
+    pub principal: Principal,
+    /// The token's `exp` (Unix seconds).
+    pub expires_at: i64,
+    pub client_addr: Option<String>,
+    /// The `Authorization` and `X-Purpose` headers the payload amounts to.
+    headers: HeaderMap,
+}
+
+impl std::fmt::Debug for WsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSession")
+            .field("id", &self.id)
+            .field("sub", &self.principal.sub)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl WsSession {
+    /// The same checks as an HTTP request (signature, issuer, audience, role, agency, region,
+    /// purpose), plus a strict expiry: no leeway once the connection is open.
+    pub fn reauthenticate(&self, app: &AppState) -> Result<Principal, ApiError> {
+        if chrono::Utc::now().timestamp() >= self.expires_at {
+            return Err(ApiError::Unauthenticated(
+                "token has expired; reconnect with a fresh token".into(),
+            ));
+        }
+        crate::http::authenticate(app, &self.headers)
+    }
+}
+
+/// What the `connection_init` callback learnt, for the socket loop.
+#[derive(Default)]
+struct InitOutcome {
+    started: AtomicBool,
+    expires_at: AtomicI64,
+    failure: Mutex<Option<String>>,
+}
+
+impl InitOutcome {
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// Route guard: the request asks for a WebSocket upgrade.
+pub fn is_upgrade(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.head()
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// `GET /graphql/ws` (and `GET /graphql` with `Upgrade: websocket`).
+pub async fn graphql_ws(
+    req: HttpRequest,
+    body: web::Payload,
+    app: web::Data<Arc<AppState>>,
+    schema: web::Data<AppSchema>,
+) -> actix_web::Result<HttpResponse> {
+    let offered: Vec<String> = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let protocol = if offered.is_empty() {
+        // A client that names no subprotocol gets the current one.
+        WebSocketProtocols::GraphQLWS
+    } else {
+        match offered
+            .iter()
+            .find_map(|p| p.parse::<WebSocketProtocols>().ok())
+        {
+            Some(p) => p,
+            None => {
+                return Ok(crate::http::error_response(
+                    Code::BadUserInput,
+                    "Sec-WebSocket-Protocol: offer graphql-transport-ws or graphql-ws",
+                    &crate::http::request_id(req.headers()),
+                ));
+            }
+        }
+    };
+    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
+    if !offered.is_empty() {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol.sec_websocket_protocol()),
+        );
+    }
+    let client_addr = req
+        .connection_info()
+        .realip_remote_addr()
+        .map(str::to_owned);
+    let max = app.settings.max_body_bytes.max(64 * 1024);
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    actix_web::rt::spawn(serve(
+        app.get_ref().clone(),
+        schema.get_ref().clone(),
+        protocol,
+        session,
+        stream,
+        client_addr,
+    ));
+    Ok(response)
+}
+
+fn reason(code: u16, message: &str) -> CloseReason {
+    // A close frame's reason holds at most 123 bytes.
+    let mut end = message.len().min(123);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseReason {
+        code: CloseCode::from(code),
+        description: Some(message[..end].to_owned()),
+    }
+}
+
+/// Runs one connection: client frames into the GraphQL protocol engine, its messages out, and
+/// the timers (init deadline, token expiry, heartbeat) beside them.
+async fn serve(
+    app: Arc<AppState>,
+    schema: AppSchema,
+    protocol: WebSocketProtocols,
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    client_addr: Option<String>,
+) {
+    let stats = app.events.stats().clone();
+    stats.ws_connections.fetch_add(1, Ordering::Relaxed);
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let outcome = Arc::new(InitOutcome::default());
+    let (inbox, inbox_rx) = futures::channel::mpsc::channel::<String>(INBOX);
+    let init = {
+        let app = app.clone();
+        let outcome = outcome.clone();
+        let id = id.clone();
+        move |payload: serde_json::Value| async move {
+            outcome.started.store(true, Ordering::Relaxed);
+            match authenticate_init(&app, &payload, id, client_addr) {
+                Ok((session, rc)) => {
+                    outcome
+                        .expires_at
+                        .store(session.expires_at, Ordering::Relaxed);
+                    let mut data = Data::default();
+                    data.insert(Arc::new(session));
+                    data.insert(Arc::new(rc));
+                    Ok(data)
+                }
+                Err(e) => {
+                    let message = format!("{}: {e}", e.code().as_str());
+                    if let Ok(mut f) = outcome.failure.lock() {
+                        *f = Some(message.clone());
+                    }
+                    Err(async_graphql::Error::new(message))
+                }
+            }
+        }
+    };
+    let gql =
+        async_graphql::http::WebSocket::new(schema, inbox_rx, protocol).on_connection_init(init);
+    futures::pin_mut!(gql);
+    let mut inbox = inbox;
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    futures::pin_mut!(init_deadline);
+    let mut expiry: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut heartbeat = tokio::time::interval(PING_EVERY);
+    heartbeat.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+
+    let close: Option<CloseReason> = loop {
+        // Wait for one thing to happen, then act on it outside the select (the branch futures
+        // borrow the timers and streams the actions change).
+        let step = tokio::select! {
+            incoming = stream.next() => Step::Incoming(incoming),
+            out = gql.next() => Step::Outgoing(out),
+            _ = &mut init_deadline, if !outcome.started.load(Ordering::Relaxed) => Step::InitTimeout,
+            _ = async { if let Some(e) = expiry.as_mut() { e.await } }, if expiry.is_some() => Step::Expired,
+            _ = heartbeat.tick() => Step::Heartbeat,
+        };
+        match step {
+            Step::Incoming(incoming) => {
+                last_heard = tokio::time::Instant::now();
+                let text = match incoming {
+                    Some(Ok(AggregatedMessage::Text(t))) => t.to_string(),
+                    Some(Ok(AggregatedMessage::Binary(b))) => {
+                        String::from_utf8_lossy(&b).into_owned()
+                    }
+                    Some(Ok(AggregatedMessage::Ping(b))) => {
+                        if session.pong(&b).await.is_err() {
+                            break None;
+                        }
+                        continue;
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => continue,
+                    Some(Ok(AggregatedMessage::Close(_))) => {
+                        break Some(CloseReason {
+                            code: CloseCode::Normal,
+                            description: None,
+                        })
+                    }
+                    Some(Err(e)) => break Some(reason(1002, &format!("protocol error: {e}"))),
+                    None => break None,
+                };
+                if inbox.try_send(text).is_err() {
+                    break Some(reason(CLOSE_TOO_MANY, "too many messages; slow down"));
+                }
+            }
+            Step::Outgoing(Some(WsMessage::Text(text))) => {
+                if expiry.is_none() {
+                    let exp = outcome.expires_at.load(Ordering::Relaxed);
+                    if exp > 0 {
+                        let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
+                        expiry = Some(Box::pin(tokio::time::sleep(Duration::from_secs(left))));
+                    }
+                }
+                if session.text(text).await.is_err() {
+                    break None;
+                }
+            }
+            Step::Outgoing(Some(WsMessage::Close(code, message))) => {
+                break Some(remap_close(code, &message, &outcome))
+            }
+            Step::Outgoing(None) => {
+                break Some(match outcome.failure() {
+                    // Legacy graphql-ws: the connection_error was sent; close with the reason too.
+                    Some(f) => reason(CLOSE_FORBIDDEN, &f),
+                    None => CloseReason {
+                        code: CloseCode::Normal,
+                        description: None,
+                    },
+                });
+            }
+            Step::InitTimeout => {
+                break Some(reason(
+                    CLOSE_INIT_TIMEOUT,
+                    "Connection initialisation timeout",
+                ))
+            }
+            Step::Expired => {
+                let message = "UNAUTHENTICATED: token expired; reconnect with a fresh token";
+                if protocol == WebSocketProtocols::SubscriptionsTransportWS {
+                    let frame = serde_json::json!({ "type": "connection_error", "payload": { "message": message } });
+                    let _ = session.text(frame.to_string()).await;
+                }
+                break Some(reason(CLOSE_FORBIDDEN, message));
+            }
+            Step::Heartbeat => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    break Some(reason(1001, "no answer to pings"));
+                }
+                if session.ping(b"").await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    let _ = session.close(close).await;
+    stats.ws_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// One thing that happened on a connection.
+enum Step {
+    Incoming(Option<Result<AggregatedMessage, actix_ws::ProtocolError>>),
+    Outgoing(Option<WsMessage>),
+    InitTimeout,
+    Expired,
+    Heartbeat,
+}
+
+/// Gives the protocol engine's closes the codes graphql-transport-ws defines.
+fn remap_close(code: u16, message: &str, outcome: &InitOutcome) -> CloseReason {
+    match (code, outcome.failure()) {
+        (1002, Some(f)) => reason(CLOSE_FORBIDDEN, &f),
+        (1011, _) if message.contains("handshake") => reason(
+            CLOSE_UNAUTHORIZED,
+            "Unauthorized: send connection_init with a token first",
+        ),
+        _ => reason(code, message),
+    }
+}
+
+/// Reads the token and purpose from the `connection_init` payload and authenticates them.
+fn authenticate_init(
+    app: &Arc<AppState>,
+    payload: &serde_json::Value,
+    id: String,
+    client_addr: Option<String>,
+) -> Result<(WsSession, RequestCtx), ApiError> {
+    let field = |names: &[&str]| -> Option<String> {
+        let obj = payload.as_object()?;
+        // Some clients nest HTTP-style headers under "headers".
+        let nested = obj.get("headers").and_then(|h| h.as_object());
+        [Some(obj), nested].into_iter().flatten().find_map(|o| {
+            o.iter()
+                .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+                .and_then(|(_, v)| v.as_str())
+                .map(|s| s.trim().to_owned())
+        })
+    };
+    let authorization = match (field(&["authorization"]), field(&["token"])) {
+        (Some(a), _) if a.contains(' ') => a,
+        (Some(bare), _) => format!("Bearer {bare}"),
+        (None, Some(t)) => format!("Bearer {t}"),
+        (None, None) => {
+            return Err(ApiError::Unauthenticated(
+                "missing token: send connection_init with payload {\"Authorization\": \"Bearer <JWT>\"} or {\"token\": \"<JWT>\"}".into(),
+            ));
+        }
+    };
+    let mut headers = HeaderMap::new();
+    let value = HeaderValue::from_str(&authorization)
+        .map_err(|_| ApiError::Unauthenticated("malformed token".into()))?;
+    headers.insert(header::AUTHORIZATION, value);
+    if let Some(p) = field(&["x-purpose", "purpose"]) {
+        let value = HeaderValue::from_str(&p)
+            .map_err(|_| ApiError::bad_input("X-Purpose", "is not a purpose of use"))?;
+        headers.insert(header::HeaderName::from_static("x-purpose"), value);
+    }
+    let principal = crate::http::authenticate(app, &headers)?;
+    let token = Authenticator::bearer(Some(&authorization))
+        .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+    let claims = app
+        .auth
+        .verify(token)
+        .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+    if claims.exp <= chrono::Utc::now().timestamp() {
+        return Err(ApiError::Unauthenticated("token has expired".into()));
+    }
+    let rc = RequestCtx::new(
+        app.clone(),
+        principal.clone(),
+        format!("ws-{id}"),
+        client_addr.clone(),
+    )?;
+    Ok((
+        WsSession {
+            id,
+            principal,
+            expires_at: claims.exp,
+            client_addr,
+            headers,
+        },
+        rc,
+    ))
+}
