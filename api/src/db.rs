@@ -80,3 +80,15 @@ pub async fn connect(settings: &Settings) -> Result<Db, DbErr> {
 pub async fn ping(conn: &DatabaseConnection) -> bool {
     conn.execute_unprepared("SELECT 1").await.is_ok()
 }
+
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first and writes later cannot wait for the lock (SQLite answers
+/// `database is locked` at once instead of honouring the busy timeout), whereas an immediate
+/// one queues behind the current writer. PostgreSQL ignores the mode.
+pub async fn begin_write<C: sea_orm::TransactionTrait>(conn: &C) -> Result<C::Transaction, DbErr> {
+    conn.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

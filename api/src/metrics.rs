@@ -161,6 +161,9 @@ fn build() -> Metrics {
     )
     .expect("valid metric");
     reg(Box::new(rate_limited.clone()));
+    // Exported at zero from the start, so dashboards and `rate()` see the series before the
+    // first refusal.
+    rate_limited.with_label_values(&[OTHER]).inc_by(0);
     let start_time = IntGauge::new(
         "carehub_process_start_time_seconds",
         "Start time of the process since the Unix epoch",

@@ -53,7 +53,7 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
 ) -> ApiResult<SweepReport> {
     let mut r = SweepReport::default();
     let today = now.date_naive();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         // One sweep at a time across replicas; the others skip this round.
         let got = txn

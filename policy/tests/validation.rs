@@ -115,8 +115,8 @@ fn head_teacher_may_not_write_clinical_data() {
 #[test]
 fn single_field_write_respects_writable_by() {
     let text = mutate(
-        "write_fields = [\"Guardian.phone\"]",
-        "write_fields = [\"Guardian.phone\", \"TreatmentEpisode.diagnosisCode\"]",
+        "write_fields = [\"Guardian.phone\", \"Mutation.updateGuardian\", \"UpdateGuardianInput.phone\"]",
+        "write_fields = [\"Guardian.phone\", \"Mutation.updateGuardian\", \"UpdateGuardianInput.phone\", \"TreatmentEpisode.diagnosisCode\"]",
     );
     let line = line_of(&text, "TreatmentEpisode.diagnosisCode\"]");
     assert_has(
@@ -160,8 +160,8 @@ fn unknown_group_in_a_grant() {
 #[test]
 fn unknown_group_in_the_catalogue() {
     let text = mutate(
-        "[types.ChildDifficulty]\nG-WEL =",
-        "[types.ChildDifficulty]\nG-WELFARE =",
+        "G-WEL = [\"category\", \"validFrom\", \"validTo\", \"verifiedBy\"",
+        "G-WELFARE = [\"category\", \"validFrom\", \"validTo\", \"verifiedBy\"",
     );
     assert_has(
         &errors(&text),
@@ -278,8 +278,8 @@ fn unknown_field_type_and_field() {
 #[test]
 fn field_in_two_groups() {
     let text = mutate(
-        "G-ID-full = [\"name\", \"idNumber\", \"birthDate\", \"ethnicity\", \"address\", \"phone\"]",
-        "G-ID-full = [\"name\", \"idNumber\", \"birthDate\", \"ethnicity\", \"address\", \"phone\", \"displayName\"]",
+        "G-ID-full = [\"name\", \"idNumber\", \"birthDate\", \"ethnicity\", \"address\", \"phone\"]\nG-WEL = [\"difficultyCategories\"",
+        "G-ID-full = [\"name\", \"idNumber\", \"birthDate\", \"ethnicity\", \"address\", \"phone\", \"displayName\"]\nG-WEL = [\"difficultyCategories\"",
     );
     assert_has(
         &errors(&text),

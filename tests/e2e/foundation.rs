@@ -209,7 +209,9 @@ const NESTED: &str = "query($n: Int) { children(first: $n) { totalCount edges { 
   treatmentEpisodes { dischargedAt } returnsToSchool { status } serviceRecords { kind } flags { kind } lawfulBases { basis } responsibleOrganization { name } } } } }";
 
 backend_test!(statement_count_is_constant_in_page_size, |backend| {
-    let app = TestApp::spawn(backend).await;
+    // The nested query at first: 100 costs more than the default complexity limit; the limit is
+    // raised here because this test is about statement counts, not limits.
+    let app = TestApp::spawn_with(backend, &[("CAREHUB_MAX_COMPLEXITY", "200000")]).await;
     carehub_api::seed::seed(&app.state, 150, 11).await.unwrap();
     let t = app.token(
         "CIVIL_AFFAIRS",

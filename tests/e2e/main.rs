@@ -1,5 +1,8 @@
 //! End-to-end tests: the real server over HTTP, on SQLite and (when configured) PostgreSQL.
 
+// A failed unwrap in a test is a failed test with its cause; that is what tests want.
+#![allow(clippy::unwrap_used)]
+
 mod auth;
 mod foundation;
 mod indicators;

@@ -191,7 +191,14 @@ backend_test!(token_endpoint_grants_and_refuses, |backend| {
     assert_eq!(status, 200, "{body}");
 
     // Every failure, with RFC 6749 §5.2 error codes.
-    let cases: Vec<(Vec<(&str, &str)>, Option<(&str, &str)>, u16, &str)> = vec![
+    // (form fields, basic credentials, status, OAuth error code)
+    type Case<'a> = (
+        Vec<(&'a str, &'a str)>,
+        Option<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("grant_type", "client_credentials"),

@@ -530,7 +530,11 @@ backend_test!(production_hides_the_schema_and_internals, |backend| {
     // Introspection: off in production, on in development; __typename always works.
     let intro = "{ __schema { queryType { name } } }";
     let b = prod.gql(&pt, intro, json!({})).await;
-    assert!(b["data"].is_null() && !error_codes(&b).is_empty(), "{b}");
+    // async-graphql answers disabled introspection with null, not an error.
+    assert!(
+        b["data"].is_null() || b["data"]["__schema"].is_null(),
+        "{b}"
+    );
     let b = prod
         .gql(&pt, "{ __type(name: \"Child\") { name } }", json!({}))
         .await;
@@ -594,7 +598,14 @@ backend_test!(production_hides_the_schema_and_internals, |backend| {
             json!({}),
         )
         .await;
-    let text = b["errors"].to_string().to_lowercase();
+    // Only what the server says counts: the `path` echoes the client's own field name.
+    let text = b["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["message"], e["extensions"]))
+        .collect::<String>()
+        .to_lowercase();
     assert!(!b["errors"].as_array().unwrap().is_empty(), "{b}");
     assert!(
         error_codes(&b)
@@ -979,7 +990,7 @@ impl Schema {
                 s.push_str(&format!("({})", args.join(", ")));
             }
             if rng.chance(4) {
-                s.push_str(*rng.pick(&[
+                s.push_str(rng.pick::<&str>(&[
                     " @include(if: true)",
                     " @skip(if: false)",
                     " @skip(if: true)",
@@ -1021,7 +1032,7 @@ impl Schema {
             } else {
                 q.insert_str(
                     at,
-                    *rng.pick(&["{", "}", "(", "$v", "...", "\"", "@", "#", "query"]),
+                    rng.pick::<&str>(&["{", "}", "(", "$v", "...", "\"", "@", "#", "query"]),
                 );
             }
         }

@@ -545,17 +545,18 @@ backend_test!(expired_tokens_close_the_connection, |backend| {
     let app = TestApp::spawn(backend).await;
     let _fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
     let settings = &app.state.settings;
-    let short = carehub_api::cli::mint_dev_token(
-        settings,
-        "CIVIL_AFFAIRS",
-        "civil_affairs.case_officer",
-        None,
-        "450102",
-        Some("officer-1"),
-        Duration::from_secs(2),
-    )
-    .unwrap();
     for proto in [Proto::Transport, Proto::Legacy] {
+        // A fresh two-second token per protocol: the first run alone outlives one.
+        let short = carehub_api::cli::mint_dev_token(
+            settings,
+            "CIVIL_AFFAIRS",
+            "civil_affairs.case_officer",
+            None,
+            "450102",
+            Some("officer-1"),
+            Duration::from_secs(2),
+        )
+        .unwrap();
         let mut c = Client::connect(&app.address, "/graphql/ws", proto).await;
         c.init_ok(&short).await;
         c.subscribe("r", REPORT_RAISED, json!({"r": "450102"}))

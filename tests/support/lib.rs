@@ -212,6 +212,10 @@ pub fn test_settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
     env.insert("CAREHUB_SEED_CHILDREN".into(), "0".into());
     env.insert("CAREHUB_DB_POOL_MAX".into(), "5".into());
     env.insert("CAREHUB_SWEEP_INTERVAL_SECS".into(), "0".into());
+    // Rate limits are off unless a test turns them on: the authorization matrix fires thousands
+    // of requests per role, and the rate-limit tests set their own buckets.
+    env.insert("CAREHUB_RATE_LIMIT_PER_MINUTE".into(), "0".into());
+    env.insert("CAREHUB_RATE_LIMIT_ROLES".into(), "partner.*=0/0".into());
     for (k, v) in extra {
         env.insert((*k).into(), (*v).into());
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 /// What a prune did (or would do, in a dry run).
@@ -97,7 +97,7 @@ pub async fn prune(
         .all(db)
         .await?;
     for writer in writers {
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         // Only a prefix of the chain may go: everything below the first entry at or after the
         // cutoff (times within one chain are not strictly ordered across group commits).
         let first_young: Option<i64> = audit_entry::Entity::find()

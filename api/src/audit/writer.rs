@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carehub_entity::audit_entry;
-use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
 use super::chain::{AuditRecord, Head};
@@ -183,7 +183,9 @@ async fn insert(
     db: &DatabaseConnection,
     rows: Vec<audit_entry::ActiveModel>,
 ) -> Result<(), AuditError> {
-    let txn = db.begin().await.map_err(|e| AuditError(e.to_string()))?;
+    let txn = crate::db::begin_write(db)
+        .await
+        .map_err(|e| AuditError(e.to_string()))?;
     // Chunked so a batch stays under every backend's bind-parameter limit.
     let mut rows = rows;
     while !rows.is_empty() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use carehub_entity::change_event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, Statement,
 };
 use tokio::sync::Notify;
 
@@ -61,7 +61,7 @@ pub async fn assign_cursors(
     db: &DatabaseConnection,
 ) -> Result<Vec<PublishedEvent>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if backend == DatabaseBackend::Postgres {
         let got = txn
             .query_one_raw(Statement::from_string(

@@ -587,15 +587,14 @@ impl CoreQuery {
             .await
             .map_err(ApiError::from)
             .gql()?;
-        let mut groups: BTreeMap<
-            (String, String),
-            (
-                i64,
-                chrono::DateTime<chrono::Utc>,
-                BTreeSet<String>,
-                BTreeSet<String>,
-            ),
-        > = BTreeMap::new();
+        // (reads, last read, roles, field groups) per (agency, purpose).
+        type Tally = (
+            i64,
+            chrono::DateTime<chrono::Utc>,
+            BTreeSet<String>,
+            BTreeSet<String>,
+        );
+        let mut groups: BTreeMap<(String, String), Tally> = BTreeMap::new();
         for r in rows {
             let e = groups
                 .entry((r.agency.clone(), r.purpose.clone()))

@@ -259,7 +259,7 @@ pub async fn harden(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let cors = origin.as_deref().and_then(|o| allowed_origin(settings, o));
+    let mut cors = origin.as_deref().and_then(|o| allowed_origin(settings, o));
     let is_graphql = req.path() == "/graphql";
     let early = if req.method() == Method::OPTIONS
         && req
@@ -271,7 +271,11 @@ pub async fn harden(
             .get(header::ACCESS_CONTROL_REQUEST_METHOD)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|m| matches!(m, "GET" | "POST"));
-        Some(if cors.is_some() && method_ok {
+        if !method_ok {
+            // A refused preflight carries no CORS headers at all, so the browser blocks it.
+            cors = None;
+        }
+        Some(if cors.is_some() {
             let mut r = HttpResponse::NoContent().finish();
             let h = r.headers_mut();
             set(h, "access-control-allow-methods", "GET, POST, OPTIONS");

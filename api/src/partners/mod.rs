@@ -166,6 +166,7 @@ pub async fn admit(
     let outcome = partners.limiter.take(&principal.role, &key, cost).await;
     req.extensions_mut().insert(outcome.clone());
     if !outcome.allowed {
+        crate::metrics::rate_limited(&principal.role);
         return Err(ratelimit::refused(&outcome, rid));
     }
     let Some(client) = client.filter(|_| !oversized) else {

@@ -18,7 +18,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, PrimaryKeyTrait, QueryFilter, TransactionTrait,
+    IntoActiveModel, PrimaryKeyTrait, QueryFilter,
 };
 use serde::Serialize;
 use serde_json::{json, Value as Json};
@@ -68,7 +68,7 @@ impl WriteCtx {
     /// Opens the transaction of a mutation.
     pub async fn begin(ctx: &Context<'_>) -> ApiResult<Self> {
         let rc = RequestCtx::of(ctx).clone();
-        let txn = rc.app.db.write.begin().await?;
+        let txn = crate::db::begin_write(&rc.app.db.write).await?;
         Ok(Self {
             rc,
             txn,

@@ -438,7 +438,9 @@ impl Walk<'_> {
 }
 
 backend_test!(read_matrix_matches_policy, |backend| {
-    let app = TestApp::spawn(backend).await;
+    // One query selects every Child field three levels deep: far above the default complexity
+    // limit, which is not what this test is about.
+    let app = TestApp::spawn_with(backend, &[("CAREHUB_MAX_COMPLEXITY", "10000000")]).await;
     let fx: Fixture = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
     let sdl = sdl();
     let rows = rows(&app).await;
