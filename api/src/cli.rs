@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Encryption keys of identifiers at rest.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Print the configuration reference (docs/configuration.md).
     ConfigDocs,
     /// Raise and clear warning flags now (the server also does this periodically).
@@ -114,6 +119,13 @@ enum AuditAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Re-encrypt every ID number under the current CAREHUB_DATA_KEY (keep the previous key in
+    /// CAREHUB_OLD_DATA_KEYS until this has finished).
+    Rotate,
 }
 
 #[derive(clap::Args)]
@@ -297,6 +309,15 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
         Command::Sweep => {
             let db = crate::db::connect_url(&settings.database_url, &settings).await?;
             let report = crate::sweep::sweep(&db, chrono::Utc::now()).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let db = crate::db::connect_url(&settings.database_url, &settings).await?;
+            let vault = crate::crypto::Vault::from_settings(&settings)?;
+            let report = crate::crypto::rotate(&db, &vault).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }

@@ -150,10 +150,12 @@ async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<HashMap<Uuid, ChildAcc
                 .into_iter()
                 .collect(),
         };
+        // A break-glass grant opens the role's whole remit (bar the never-opened groups), not
+        // a referral's view: the emergency is not bounded by what a referral authorized.
         let limited: Vec<Uuid> = ids
             .iter()
             .copied()
-            .filter(|id| !full.contains(id))
+            .filter(|id| !full.contains(id) && !out.get(id).is_some_and(|a| a.break_glass))
             .collect();
         if !limited.is_empty() {
             let mut views: HashMap<Uuid, GroupSet> = HashMap::new();
