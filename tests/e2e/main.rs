@@ -3,6 +3,7 @@
 // A failed unwrap in a test is a failed test with its cause; that is what tests want.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod auth;
 mod foundation;
 mod indicators;
