@@ -7,6 +7,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dashboard;
 pub mod db;
 pub mod domain;
 pub mod error;

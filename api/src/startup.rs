@@ -236,6 +236,7 @@ fn run(
             .route("/graphql", web::get().to(crate::http::graphql_get))
             .route("/healthz", web::get().to(crate::http::healthz))
             .route("/readyz", web::get().to(crate::http::readyz))
+            .configure(crate::dashboard::configure)
             .route(
                 "/oauth/token",
                 web::post().to(crate::partners::clients::token_endpoint),

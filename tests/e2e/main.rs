@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod dashboard;
 mod foundation;
 mod indicators;
 mod operations;
