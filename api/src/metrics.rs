@@ -487,6 +487,10 @@ fn pool_usage(conn: &DatabaseConnection) -> Option<(u32, usize, u32)> {
 
 /// The whole exposition: the process-wide registry, then the values read from `app`.
 pub fn render(app: &AppState) -> String {
+    // The WebSocket gauges are kept by the event hub (it owns the connections); copy them in.
+    let events = app.events.snapshot();
+    METRICS.ws_connections.set(events.ws_connections);
+    METRICS.ws_subscribers.set(events.subscriptions);
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut buf) {
         tracing::warn!(error = %e, "encoding metrics failed");
@@ -583,6 +587,8 @@ pub fn render(app: &AppState) -> String {
         "Build and instance information",
         &[(info, 1.0)],
     );
+    // The event bus and subscription counters (relay, Redis fan-out, deliveries, lag).
+    out.push_str(&events.prometheus());
     out
 }
 
