@@ -37,6 +37,7 @@ pub struct Delivery {
     pub accepted_at: Instant,
     row: OnceCell<Option<Shared>>,
     scopes: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    shared: Mutex<HashMap<String, Shared>>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -57,6 +58,7 @@ impl Delivery {
             accepted_at: Instant::now(),
             row: OnceCell::new(),
             scopes: Mutex::new(HashMap::new()),
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,6 +95,26 @@ impl Delivery {
             map.entry(key).or_default().clone()
         };
         cell.get_or_try_init(check).await.copied()
+    }
+}
+
+impl Delivery {
+    /// A value shared by the subscribers whose answers cannot differ (same `key`), made by the
+    /// first of them: e.g. the access facts of the record's child for one role and purpose.
+    pub fn shared<T: Any + Send + Sync>(
+        &self,
+        key: String,
+        make: impl FnOnce() -> Arc<T>,
+    ) -> Arc<T> {
+        let Ok(mut map) = self.shared.lock() else {
+            return make();
+        };
+        if let Some(found) = map.get(&key).and_then(|v| v.clone().downcast::<T>().ok()) {
+            return found;
+        }
+        let made = make();
+        map.insert(key, made.clone() as Shared);
+        made
     }
 }
 
