@@ -200,7 +200,13 @@ impl From<sea_orm::DbErr> for ApiError {
                 ApiError::bad_input("input", "refers to a record that does not exist")
             }
             _ => {
-                if is_unavailable(&e) {
+                if is_statement_timeout(&e) {
+                    // Not an outage: this request's statement ran (or waited on a lock) longer
+                    // than CAREHUB_DB_STATEMENT_TIMEOUT_MS and PostgreSQL cancelled it.
+                    ApiError::Unavailable(
+                        "the database cancelled the request after the statement timeout; retry shortly or ask for less".into(),
+                    )
+                } else if is_unavailable(&e) {
                     ApiError::Unavailable("the database is unavailable; retry shortly".into())
                 } else {
                     ApiError::Internal(anyhow::Error::new(e))
@@ -210,9 +216,35 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+/// PostgreSQL cancelled the statement (SQLSTATE 57014) after `statement_timeout`.
+fn is_statement_timeout(e: &sea_orm::DbErr) -> bool {
+    e.to_string()
+        .contains("canceling statement due to statement timeout")
+}
+
+/// The sqlx error under a sea-orm error, if any.
+fn sqlx_error(e: &sea_orm::DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match e {
+        sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(s))
+        | sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(s))
+        | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(s)) => Some(s.as_ref()),
+        _ => None,
+    }
+}
+
 /// Pool timeouts and connection failures: the database is down or saturated, not a bug.
+/// A statement in flight when the server goes away fails with an I/O error or, when
+/// PostgreSQL shuts down, SQLSTATE class 57P (operator intervention) or 08 (connection).
 fn is_unavailable(e: &sea_orm::DbErr) -> bool {
-    matches!(
+    use sea_orm::sqlx::Error as Sqlx;
+    let lost = sqlx_error(e).is_some_and(|s| match s {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    });
+    lost || matches!(
         e,
         sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
     ) || {

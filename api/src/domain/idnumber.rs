@@ -42,6 +42,11 @@ impl IdNumber {
         if s.chars().count() != 18 {
             return Err(IdNumberError::Length);
         }
+        // Byte offsets below assume ASCII: 18 characters with a multi-byte one among them would
+        // otherwise split inside a character and panic.
+        if !s.is_ascii() {
+            return Err(IdNumberError::Characters);
+        }
         let (body, last) = s.split_at(17);
         if !body.chars().all(|c| c.is_ascii_digit())
             || !last.chars().all(|c| c.is_ascii_digit() || c == 'X')
