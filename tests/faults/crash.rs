@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use carehub_entity as ent;
 use carehub_tests::{fixtures::Fixture, Backend};
-use sea_orm::{Database, DatabaseConnection, EntityTrait};
+use sea_orm::{Database, DatabaseConnection, EntityTrait, QueryOrder};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -278,7 +278,10 @@ pub async fn run(backend: Backend, crashes: usize) -> CrashFigures {
         .all(&conn)
         .await
         .expect("audit");
+    // In the order they happened (the database returns rows in no particular order).
     let transitions = ent::workflow_transition::Entity::find()
+        .order_by_asc(ent::workflow_transition::Column::At)
+        .order_by_asc(ent::workflow_transition::Column::Id)
         .all(&conn)
         .await
         .expect("transitions");
