@@ -397,3 +397,127 @@ backend_test!(reveal_id_number_is_restricted_and_audited, |backend| {
     assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
     assert!(body["data"]["revealIdNumber"].is_null());
 });
+
+backend_test!(idempotent_retry_returns_the_first_answer_once, |backend| {
+    let app = TestApp::spawn(backend).await;
+    let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
+    let t = app.token(
+        "EDUCATION",
+        "education.head_teacher",
+        Some(&fx.school_a.to_string()),
+        "450102",
+        "teacher-a1",
+    );
+    let req = json!({"query": RECORD_VISIT, "variables": {"i": {"childId": fx.c1.to_string(), "kind": "HEAD_TEACHER_HOME_VISIT", "doneAt": "2026-10-21T09:00:00Z", "observations": "retried"}}});
+    let before = count::<ent::visit::Entity>(&app).await;
+
+    // The same request three times under one key (a client retrying after a lost answer).
+    let key = [("Idempotency-Key", "visit-2026-10-21-c1")];
+    let (s1, first) = app.post(req.clone(), Some(&t), &key).await;
+    let (s2, second) = app.post(req.clone(), Some(&t), &key).await;
+    let (s3, third) = app.post(req.clone(), Some(&t), &key).await;
+    assert_eq!((s1, s2, s3), (200, 200, 200), "{first} {second} {third}");
+    assert!(first["errors"].is_null(), "{first}");
+    assert_eq!(
+        first["data"], second["data"],
+        "the stored first answer is replayed"
+    );
+    assert_eq!(first["data"], third["data"]);
+    assert_eq!(
+        count::<ent::visit::Entity>(&app).await,
+        before + 1,
+        "written once"
+    );
+
+    // The key with a different request is refused; a new key writes again.
+    let mut other = req.clone();
+    other["variables"]["i"]["observations"] = json!("a different visit");
+    let (_, body) = app.post(other.clone(), Some(&t), &key).await;
+    assert!(!error_codes(&body).is_empty(), "{body}");
+    assert_eq!(count::<ent::visit::Entity>(&app).await, before + 1);
+    let (_, body) = app
+        .post(
+            other,
+            Some(&t),
+            &[("Idempotency-Key", "visit-2026-10-21-c1-b")],
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(count::<ent::visit::Entity>(&app).await, before + 2);
+});
+
+backend_test!(
+    change_feed_resumes_after_its_cursor_without_gaps,
+    |backend| {
+        let app = TestApp::spawn(backend).await;
+        let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
+        let teacher = app.token(
+            "EDUCATION",
+            "education.head_teacher",
+            Some(&fx.school_a.to_string()),
+            "450102",
+            "teacher-a1",
+        );
+        let officer = app.token(
+            "CIVIL_AFFAIRS",
+            "civil_affairs.case_officer",
+            Some(&fx.civil_office.to_string()),
+            "450102",
+            "officer-1",
+        );
+        const FEED: &str = "query($a: String, $n: Int) { changes(after: $a, first: $n, entities: [\"Visit\"]) { cursor recordId op } }";
+
+        // Four concurrent writers record visits while a reader pages through the feed.
+        let writers = (0..4).map(|w| {
+        let (app, t, child) = (&app, teacher.clone(), fx.c1.to_string());
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..10 {
+                let b = app
+                    .gql(&t, RECORD_VISIT, json!({"i": {"childId": child, "kind": "TALK", "doneAt": "2026-10-22T09:00:00Z", "observations": format!("writer {w} visit {n}")}}))
+                    .await;
+                assert!(b["errors"].is_null(), "{b}");
+                ids.push(b["data"]["recordVisit"]["id"].as_str().unwrap().to_owned());
+            }
+            ids
+        }
+    });
+        let reader = async {
+            let mut seen: Vec<String> = Vec::new();
+            let mut cursor: Option<String> = None;
+            for _ in 0..40 {
+                let b = app.gql(&officer, FEED, json!({"a": cursor, "n": 7})).await;
+                assert!(b["errors"].is_null(), "{b}");
+                for e in b["data"]["changes"].as_array().unwrap() {
+                    seen.push(e["recordId"].as_str().unwrap().to_owned());
+                    cursor = e["cursor"].as_str().map(str::to_owned);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            (seen, cursor)
+        };
+        let (written, (mut seen, mut cursor)) =
+            tokio::join!(futures::future::join_all(writers), reader);
+
+        // Drain what is left after the writers finished.
+        loop {
+            let b = app.gql(&officer, FEED, json!({"a": cursor, "n": 50})).await;
+            let page = b["data"]["changes"].as_array().unwrap().clone();
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                seen.push(e["recordId"].as_str().unwrap().to_owned());
+                cursor = e["cursor"].as_str().map(str::to_owned);
+            }
+        }
+        let written: std::collections::BTreeSet<String> = written.into_iter().flatten().collect();
+        let seen_set: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(seen.len(), seen_set.len(), "no event twice: {seen:?}");
+        assert!(
+        written.is_subset(&seen_set),
+        "every committed visit appears exactly once after its predecessor's cursor; missing {:?}",
+        written.difference(&seen_set).collect::<Vec<_>>()
+    );
+    }
+);
