@@ -138,6 +138,46 @@ impl std::fmt::Display for RotateReport {
     }
 }
 
+/// Re-encrypts one table's `id_number_enc` (children and guardians share the column names).
+macro_rules! rotate_table {
+    ($db:expr, $vault:expr, $entity:ident, $what:literal) => {{
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+        const CHUNK: u64 = 500;
+        let current = format!("{}:%", $vault.current_key_id());
+        let mut done = 0u64;
+        loop {
+            let rows: Vec<(uuid::Uuid, Option<String>)> = $entity::Entity::find()
+                .select_only()
+                .column($entity::Column::Id)
+                .column($entity::Column::IdNumberEnc)
+                .filter($entity::Column::IdNumberEnc.is_not_null())
+                .filter($entity::Column::IdNumberEnc.not_like(&current))
+                .limit(CHUNK)
+                .into_tuple()
+                .all($db)
+                .await?;
+            if rows.is_empty() {
+                break done;
+            }
+            let txn = crate::db::begin_write($db).await?;
+            for (id, enc) in rows {
+                let Some(enc) = enc else { continue };
+                let clear = $vault
+                    .decrypt(&enc)
+                    .map_err(|e| anyhow::anyhow!("{} {id}: {e}", $what))?;
+                let am = $entity::ActiveModel {
+                    id: Set(id),
+                    id_number_enc: Set(Some($vault.encrypt(&clear))),
+                    ..Default::default()
+                };
+                $entity::Entity::update(am).exec(&txn).await?;
+                done += 1;
+            }
+            txn.commit().await?;
+        }
+    }};
+}
+
 /// Re-encrypts every stored ID number that is not under the current key, in chunks of one
 /// transaction each (a crash midway leaves every value readable: old keys stay configured until
 /// the rotation has finished). The blind index does not change (its key is separate).
@@ -146,74 +186,10 @@ pub async fn rotate(
     vault: &Vault,
 ) -> anyhow::Result<RotateReport> {
     use carehub_entity::{child, guardian};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
-
-    const CHUNK: u64 = 500;
-    let current = format!("{}:%", vault.current_key_id());
-    let mut report = RotateReport::default();
-    loop {
-        let rows: Vec<(uuid::Uuid, Option<String>)> = child::Entity::find()
-            .select_only()
-            .column(child::Column::Id)
-            .column(child::Column::IdNumberEnc)
-            .filter(child::Column::IdNumberEnc.is_not_null())
-            .filter(child::Column::IdNumberEnc.not_like(&current))
-            .limit(CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if rows.is_empty() {
-            break;
-        }
-        let txn = crate::db::begin_write(db).await?;
-        for (id, enc) in rows {
-            let Some(enc) = enc else { continue };
-            let clear = vault
-                .decrypt(&enc)
-                .map_err(|e| anyhow::anyhow!("child {id}: {e}"))?;
-            child::Entity::update_many()
-                .col_expr(
-                    child::Column::IdNumberEnc,
-                    sea_orm::sea_query::Expr::value(vault.encrypt(&clear)),
-                )
-                .filter(child::Column::Id.eq(id))
-                .exec(&txn)
-                .await?;
-            report.children += 1;
-        }
-        txn.commit().await?;
-    }
-    loop {
-        let rows: Vec<(uuid::Uuid, Option<String>)> = guardian::Entity::find()
-            .select_only()
-            .column(guardian::Column::Id)
-            .column(guardian::Column::IdNumberEnc)
-            .filter(guardian::Column::IdNumberEnc.is_not_null())
-            .filter(guardian::Column::IdNumberEnc.not_like(&current))
-            .limit(CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if rows.is_empty() {
-            break;
-        }
-        let txn = crate::db::begin_write(db).await?;
-        for (id, enc) in rows {
-            let Some(enc) = enc else { continue };
-            let clear = vault
-                .decrypt(&enc)
-                .map_err(|e| anyhow::anyhow!("guardian {id}: {e}"))?;
-            let am = guardian::ActiveModel {
-                id: Set(id),
-                id_number_enc: Set(Some(vault.encrypt(&clear))),
-                ..Default::default()
-            };
-            guardian::Entity::update(am).exec(&txn).await?;
-            report.guardians += 1;
-        }
-        txn.commit().await?;
-    }
-    Ok(report)
+    Ok(RotateReport {
+        children: rotate_table!(db, vault, child, "child"),
+        guardians: rotate_table!(db, vault, guardian, "guardian"),
+    })
 }
 
 #[cfg(test)]
