@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -83,10 +82,9 @@ fn not_found() -> HttpResponse {
         .body("not found")
 }
 
-fn bad_request(message: &str) -> HttpResponse {
-    HttpResponse::build(StatusCode::BAD_REQUEST).json(serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": Code::BadUserInput.as_str() } }]
-    }))
+/// A 400 in the API's one error shape (code, message, request id).
+fn bad_request(rid: &str, message: &str) -> HttpResponse {
+    crate::http::error_response(Code::BadUserInput, message, rid)
 }
 
 /// `GET /dashboard/dev-roles`: the policy's roles for the demo picker (development only).
@@ -120,22 +118,35 @@ struct DevTokenRequest {
 /// `POST /dashboard/dev-token` `{role, region[, org]}` → `{token, …}`: a demo token signed with
 /// the development secret. Absent (404) in production, where tokens come from the identity
 /// provider.
-async fn dev_token(app: web::Data<Arc<AppState>>, body: web::Bytes) -> HttpResponse {
+async fn dev_token(
+    http: actix_web::HttpRequest,
+    app: web::Data<Arc<AppState>>,
+    body: web::Bytes,
+) -> HttpResponse {
     if app.settings.mode == Mode::Production {
         return not_found();
     }
+    let rid = crate::http::request_id(http.headers());
     let req: DevTokenRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return bad_request(&format!("body: expected {{\"role\", \"region\"}}: {e}")),
+        Err(e) => {
+            return bad_request(
+                &rid,
+                &format!("body: expected {{\"role\", \"region\"}}: {e}"),
+            )
+        }
     };
     let Some(role) = app.policy.role(&req.role) else {
-        return bad_request(&format!("role {:?} is not in the remit policy", req.role));
+        return bad_request(
+            &rid,
+            &format!("role {:?} is not in the remit policy", req.role),
+        );
     };
     if crate::domain::region::RegionPrefix::parse(&req.region).is_err() {
-        return bad_request(&format!(
-            "region {:?} is not a region code prefix",
-            req.region
-        ));
+        return bad_request(
+            &rid,
+            &format!("region {:?} is not a region code prefix", req.region),
+        );
     }
     let agency = app.policy.role_info(role).agency.as_str();
     match crate::cli::mint_dev_token(
@@ -154,6 +165,6 @@ async fn dev_token(app: web::Data<Arc<AppState>>, body: web::Bytes) -> HttpRespo
             "region": req.region,
             "expiresIn": DEV_TOKEN_TTL.as_secs(),
         })),
-        Err(e) => bad_request(&e.to_string()),
+        Err(e) => bad_request(&rid, &e.to_string()),
     }
 }
