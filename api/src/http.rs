@@ -398,6 +398,16 @@ pub async fn flush_audit(rc: &RequestCtx) -> Result<(), crate::audit::AuditError
     if reads.is_empty() && searches.is_empty() {
         return Ok(());
     }
+    rc.app.audit.write(audit_records(rc, reads, searches)).await
+}
+
+/// The audit records of `reads` and `searches` made in `rc` (as its principal, request and
+/// operation).
+pub fn audit_records(
+    rc: &RequestCtx,
+    reads: Vec<crate::audit::ReadEntry>,
+    searches: Vec<crate::audit::SearchEntry>,
+) -> Vec<AuditRecord> {
     let p = &rc.principal;
     let base = |action: &str| AuditRecord {
         at: chrono::Utc::now(),
@@ -443,7 +453,7 @@ pub async fn flush_audit(rc: &RequestCtx) -> Result<(), crate::audit::AuditError
         r.decision = e.decision.as_str().to_owned();
         records.push(r);
     }
-    rc.app.audit.write(records).await
+    records
 }
 
 /// Nulls every sensitive value of a response whose audit could not be written.

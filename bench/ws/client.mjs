@@ -4,6 +4,10 @@
 // (event, subscriber) pair the delay from the mutation being sent to the event being received.
 // Sampling the server's RSS/CPU from /proc is done here too, so every figure shares one clock.
 //
+// With one region every subscriber receives every event (the worst case). With `--regions`
+// (spread mode) subscriber i watches region i mod K and event k is about a child of region
+// k mod K, so an event is expected by the acknowledged subscribers of its region only.
+//
 // Run through bench/ws/run.sh, which starts the server, mints tokens and renders RESULTS.md.
 // `node client.mjs --help` lists the options. Needs the `ws` package (installed by run.sh).
 
@@ -18,13 +22,18 @@ const HELP = `client.mjs --http URL --tokens FILE --mutator-token FILE --childre
   --rate R             mutations per second (50)
   --duration S         seconds of mutations (30)
   --region CODE        regionCode of every subscription (450102)
+  --regions A,B,...    spread mode, instead of --region: subscriber i watches region i mod K,
+                       mutation k is about a child of region k mod K
   --proto P            transport | legacy | mixed (half each) (mixed)
   --connect-parallel C WebSocket handshakes in flight per worker (100)
   --drain S            at most this long to wait for late events after the last mutation (30)
   --server-pid PID     the server, for RSS and CPU from /proc
   --clk-tck N          kernel clock ticks per second (100)
   --subscribe 0        connect and init only, never subscribe (memory of bare connections)
-  --out FILE           write the result as JSON`;
+  --out FILE           write the result as JSON
+Token and children files: one per line, either "TOKEN" / "CHILD_ID" (one region only) or
+"REGION TOKEN" / "REGION CHILD_ID" (the region a token may watch, the region a child's reports
+are published to); subscriber i of region r uses the region's tokens round-robin.`;
 
 // Latency histogram: 0.1 ms buckets up to 120 s; later deliveries land in the last bucket.
 const BUCKET_MS = 0.1;
@@ -50,7 +59,7 @@ function args(argv) {
     const k = a.slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     const v = argv[++i];
     if (v === undefined) throw new Error(`${a} needs a value`);
-    o[k] = /^\d+(\.\d+)?$/.test(v) && k !== 'region' ? Number(v) : v;
+    o[k] = /^\d+(\.\d+)?$/.test(v) && k !== 'region' && k !== 'regions' ? Number(v) : v;
   }
   return o;
 }
@@ -64,10 +73,15 @@ function worker() {
   const st = {
     opened: 0, acked: 0, failed: 0, closed: 0, delivered: 0, errors: 0, unmarked: 0,
     closeCodes: {}, firstError: null, sumMs: 0, maxMs: 0,
+    // Acknowledged subscribers per region (index into cfg.regions): the expected deliveries
+    // of an event are those of its region.
+    ackedByRegion: [],
+    // Events of another region than the subscriber's: the hub routed one to the wrong topic.
+    misrouted: 0,
   };
   const sockets = [];
 
-  function onMessage(ws, proto, data) {
+  function onMessage(ws, proto, ri, data) {
     const s = data.toString();
     if (s.includes('"next"') || s.includes('"data"')) {
       const t = nowMs();
@@ -79,6 +93,8 @@ function worker() {
         return;
       }
       const seq = Number(m[1]);
+      // Not an expected delivery (the event is about another region): counted apart, untimed.
+      if (seq % cfg.regions.length !== ri) { st.misrouted++; return; }
       const ms = Math.max(0, t - Number(m[2]));
       st.delivered++;
       st.sumMs += ms;
@@ -92,9 +108,10 @@ function worker() {
       return;
     }
     if (s.includes('"connection_ack"')) {
+      st.ackedByRegion[ri]++;
       if (cfg.noSubscribe) { st.acked++; return; }
       const type = proto === 'graphql-transport-ws' ? 'subscribe' : 'start';
-      ws.send(JSON.stringify({ id: '1', type, payload: { query: SUBSCRIPTION, variables: { r: cfg.region } } }));
+      ws.send(JSON.stringify({ id: '1', type, payload: { query: SUBSCRIPTION, variables: { r: cfg.regions[ri] } } }));
       st.acked++;
       return;
     }
@@ -109,7 +126,9 @@ function worker() {
     return new Promise((resolve) => {
       const proto = cfg.proto === 'legacy' || (cfg.proto === 'mixed' && i % 2 === 1)
         ? 'graphql-ws' : 'graphql-transport-ws';
-      const token = cfg.tokens[i % cfg.tokens.length];
+      const ri = i % cfg.regions.length;
+      const mine = cfg.tokens[ri];
+      const token = mine[Math.floor(i / cfg.regions.length) % mine.length];
       const ws = new WebSocket(cfg.wsUrl, proto, { perMessageDeflate: false, handshakeTimeout: 30000 });
       let settled = false;
       const done = () => { if (!settled) { settled = true; resolve(); } };
@@ -117,7 +136,7 @@ function worker() {
         st.opened++;
         ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${token}` } }));
       });
-      ws.on('message', (data) => { onMessage(ws, proto, data); done(); });
+      ws.on('message', (data) => { onMessage(ws, proto, ri, data); done(); });
       ws.on('error', (e) => {
         st.failed++;
         if (!st.firstError) st.firstError = `socket ${i}: ${e.message}`;
@@ -145,6 +164,7 @@ function worker() {
     if (msg.cmd === 'connect') {
       cfg = msg.cfg;
       perSeq = new Uint32Array(cfg.totalSeq);
+      st.ackedByRegion = new Array(cfg.regions.length).fill(0);
       await connectAll();
       process.send({ cmd: 'connected', st });
     } else if (msg.cmd === 'progress') {
@@ -211,17 +231,34 @@ async function coordinator(o) {
     if (!o[k]) throw new Error(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} is required`);
   }
   const lines = (f) => readFileSync(f, 'utf8').split('\n').map((x) => x.trim()).filter(Boolean);
-  const tokens = lines(o.tokens);
+  const regions = String(o.regions ?? o.region).split(',').map((x) => x.trim()).filter(Boolean);
+  const K = regions.length;
+  // "REGION VALUE" lines, or bare values when there is only one region: one list per region.
+  const byRegion = (file, what) => {
+    const out = regions.map(() => []);
+    for (const l of lines(file)) {
+      const f = l.split(/\s+/);
+      if (f.length === 1 && K === 1) { out[0].push(f[0]); continue; }
+      const ri = regions.indexOf(f[0]);
+      if (f.length !== 2) throw new Error(`${file}: expected "REGION ${what}" lines, got ${l.slice(0, 40)}`);
+      if (ri >= 0) out[ri].push(f[1]);
+    }
+    const empty = regions.filter((_, ri) => !out[ri].length);
+    if (empty.length) throw new Error(`${file}: no ${what} for region(s) ${empty.slice(0, 10).join(', ')}`);
+    return out;
+  };
+  const tokens = byRegion(o.tokens, 'TOKEN');
   const mutator = lines(o.mutatorToken)[0];
-  const children = lines(o.children);
+  const children = byRegion(o.children, 'CHILD_ID');
   const totalSeq = Math.round(o.rate * o.duration);
   const wsUrl = `${o.http.replace(/^http/, 'ws')}/graphql/ws`;
   const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
   const clk = o.clkTck;
   const server = o.serverPid ? Number(o.serverPid) : null;
   const result = {
-    subs: o.subs, procs: o.procs, rate: o.rate, duration: o.duration, region: o.region,
-    proto: o.proto, tokens: tokens.length, expectedMutations: totalSeq,
+    subs: o.subs, procs: o.procs, rate: o.rate, duration: o.duration, region: K === 1 ? regions[0] : null,
+    proto: o.proto, tokens: tokens.reduce((a, t) => a + t.length, 0), expectedMutations: totalSeq,
+    counties: K, regions,
   };
 
   // 1. Subscribers, split over worker processes.
@@ -240,12 +277,16 @@ async function coordinator(o) {
     connected.push(new Promise((res) => w.on('message', (m) => { if (m.cmd === 'connected') res(m.st); })));
     w.send({
       cmd: 'connect',
-      cfg: { wsUrl, tokens, region: o.region, noSubscribe: o.subscribe === 0, proto: o.proto, from, to, connectParallel: o.connectParallel, totalSeq },
+      cfg: { wsUrl, tokens, regions, noSubscribe: o.subscribe === 0, proto: o.proto, from, to, connectParallel: o.connectParallel, totalSeq },
     });
   }
-  log(`opening ${o.subs} subscribers in ${workers.length} process(es) to ${wsUrl}`);
+  log(`opening ${o.subs} subscribers in ${workers.length} process(es) to ${wsUrl}`
+    + (K > 1 ? `, spread over ${K} regions` : ''));
   const conn = await Promise.all(connected);
   const acked = conn.reduce((a, s) => a + s.acked, 0);
+  const ackedByRegion = regions.map((_, ri) => conn.reduce((a, s) => a + s.ackedByRegion[ri], 0));
+  result.ackedPerCountyMin = Math.min(...ackedByRegion);
+  result.ackedPerCountyMax = Math.max(...ackedByRegion);
   const failed = conn.reduce((a, s) => a + s.failed + (s.opened - s.acked), 0);
   result.connectSeconds = (performance.now() - t0) / 1000;
   result.acked = acked;
@@ -275,6 +316,7 @@ async function coordinator(o) {
 
   // 2. Mutations at a fixed rate (open loop: each is sent on schedule, whatever came back).
   let ok = 0, bad = 0, firstBad = null, inflight = 0, skipped = 0;
+  const okSeq = new Uint8Array(totalSeq);
   const mutLat = [];
   const cpu0 = server && procStat(server);
   const mach0 = machineTicks();
@@ -292,7 +334,8 @@ async function coordinator(o) {
       query: CREATE_REPORT,
       variables: {
         i: {
-          childId: children[k % children.length], category: 'PSYCHOLOGICAL',
+          // Round-robin over the regions, and over each region's children in turn.
+          childId: children[k % K][Math.floor(k / K) % children[k % K].length], category: 'PSYCHOLOGICAL',
           discoveredAt: new Date().toISOString(), reportedTo: ['CIVIL_AFFAIRS'],
           description: `wsbench seq=${k} t=${sent.toFixed(3)}`,
         },
@@ -303,7 +346,7 @@ async function coordinator(o) {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${mutator}` },
     }).then(async (r) => {
       const j = await r.json();
-      if (r.ok && !j.errors && j.data && j.data.createReport) ok++;
+      if (r.ok && !j.errors && j.data && j.data.createReport) { ok++; okSeq[k] = 1; }
       else { bad++; firstBad ??= JSON.stringify(j).slice(0, 400); }
     }).catch((e) => { bad++; firstBad ??= String(e); })
       .finally(() => { inflight--; mutLat.push(nowMs() - sent); }));
@@ -326,8 +369,11 @@ async function coordinator(o) {
     + (firstBad ? `; first failure: ${firstBad}` : ''));
 
   // 3. Drain: wait until every expected delivery arrived or nothing new came for 3 s.
-  const expected = ok * acked;
+  // Each acknowledged mutation is expected by the acknowledged subscribers of its region.
+  let expected = 0;
+  for (let k = 0; k < totalSeq; k++) if (okSeq[k]) expected += ackedByRegion[k % K];
   result.expectedDeliveries = expected;
+  result.subscribersPerEvent = ok ? expected / ok : null;
   const progress = () => Promise.all(workers.map((w) => new Promise((res) => {
     const h = (m) => { if (m.cmd === 'progress') { w.off('message', h); res(m.st.delivered); } };
     w.on('message', h);
@@ -352,11 +398,13 @@ async function coordinator(o) {
   const merged = new Map();
   const perSeq = new Array(totalSeq).fill(0);
   let delivered = 0, errors = 0, unmarked = 0, closed = 0, maxMs = 0, sumMs = 0, firstError = null, clientCpuUs = 0;
+  let misrouted = 0;
   const closeCodes = {};
   for (const r of reports) {
     for (const [b, n] of r.buckets) merged.set(b, (merged.get(b) || 0) + n);
     r.perSeq.forEach((n, i) => { perSeq[i] += n; });
     delivered += r.st.delivered; errors += r.st.errors; unmarked += r.st.unmarked; closed += r.st.closed;
+    misrouted += r.st.misrouted;
     maxMs = Math.max(maxMs, r.st.maxMs); sumMs += r.st.sumMs;
     firstError ??= r.st.firstError;
     for (const [c, n] of Object.entries(r.st.closeCodes)) closeCodes[c] = (closeCodes[c] || 0) + n;
@@ -366,12 +414,12 @@ async function coordinator(o) {
   const memEnd = server && procMem(server);
   Object.assign(result, {
     delivered, deliveredPct: expected ? (delivered / expected) * 100 : null,
-    eventsWithAllSubscribers: perSeq.filter((n) => n >= acked).length,
+    eventsWithAllSubscribers: perSeq.filter((n, k) => okSeq[k] && n >= ackedByRegion[k % K]).length,
     eventsWithNone: perSeq.filter((n) => n === 0).length,
     deliveriesPerSec: result.mutationSeconds > 0 ? delivered / result.mutationSeconds : 0,
     p50Ms: pct(buckets, delivered, 0.5), p90Ms: pct(buckets, delivered, 0.9),
     p99Ms: pct(buckets, delivered, 0.99), maxMs, meanMs: delivered ? sumMs / delivered : null,
-    eventErrors: errors, unmarked, closedDuringRun: closed, closeCodes, firstError,
+    eventErrors: errors, unmarked, misrouted, closedDuringRun: closed, closeCodes, firstError,
     serverRssEndMb: memEnd && memEnd.rssMb, serverRssPeakMb: memEnd && memEnd.hwmMb,
     clientWorkerCpuSeconds: clientCpuUs / 1e6,
   });

@@ -415,6 +415,102 @@ backend_test!(
     }
 );
 
+backend_test!(
+    subscribers_whose_answers_cannot_differ_share_one_resolution,
+    |backend| {
+        let app = TestApp::spawn(backend).await;
+        let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
+        let officer = |sub: &str| {
+            app.token(
+                "CIVIL_AFFAIRS",
+                "civil_affairs.case_officer",
+                None,
+                "450102",
+                sub,
+            )
+        };
+        let teacher = app.token(
+            "EDUCATION",
+            "education.head_teacher",
+            Some(&fx.school_a.to_string()),
+            "450102",
+            "teacher-a1",
+        );
+        // Two officers (one of them on two connections, one legacy) and a head teacher, all with
+        // the same document and variables.
+        let mut subscribers = Vec::new();
+        for (token, proto) in [
+            (officer("officer-1"), Proto::Transport),
+            (officer("officer-1"), Proto::Legacy),
+            (officer("officer-2"), Proto::Transport),
+            (teacher, Proto::Transport),
+        ] {
+            let mut c = Client::connect(&app.address, "/graphql/ws", proto).await;
+            c.init_ok(&token).await;
+            c.subscribe("r", REPORT_RAISED, json!({"r": "450102"}))
+                .await;
+            subscribers.push(c);
+        }
+        wait_subscriptions(&app.state, 4).await;
+        let before = app.state.events.snapshot();
+
+        let harm = file_report(&app.address, &officer("filer"), fx.c1, "ABUSE", "身上有伤").await;
+        let mut got = Vec::new();
+        for c in subscribers.iter_mut() {
+            let e = c
+                .event("r", WAIT)
+                .await
+                .expect("every subscriber gets the report");
+            assert_eq!(e["data"]["reportRaised"]["id"], harm.as_str(), "{e}");
+            got.push(e);
+        }
+        // The officers' copies are the one answer: the narrative, no errors; the teacher's is
+        // decided for the teacher (masked, FORBIDDEN).
+        for e in &got[..3] {
+            assert_eq!(e["data"]["reportRaised"]["description"], "身上有伤", "{e}");
+            assert!(e["errors"].is_null(), "{e}");
+        }
+        assert!(
+            got[3]["data"]["reportRaised"]["description"].is_null(),
+            "{}",
+            got[3]
+        );
+        assert_eq!(error_codes(&got[3]), vec!["FORBIDDEN"], "{}", got[3]);
+
+        let after = app.state.events.snapshot();
+        assert_eq!(after.deliveries - before.deliveries, 4, "{after:?}");
+        assert_eq!(
+            after.resolutions - before.resolutions,
+            2,
+            "one resolution for the three officer subscriptions, one for the teacher: {after:?}"
+        );
+
+        // Each user's delivery is audited once (officer-1's two connections make one entry),
+        // the teacher's as denied.
+        let reads = ent::audit_entry::Entity::find()
+            .filter(ent::audit_entry::Column::Action.eq("READ"))
+            .filter(ent::audit_entry::Column::Entity.eq("Report"))
+            .all(app.conn())
+            .await
+            .unwrap();
+        let of = |sub: &str| -> Vec<String> {
+            reads
+                .iter()
+                .filter(|a| {
+                    a.sub == sub
+                        && a.record_ids
+                            .as_array()
+                            .is_some_and(|r| r.iter().any(|x| x == harm.as_str()))
+                })
+                .map(|a| a.decision.clone())
+                .collect()
+        };
+        assert_eq!(of("officer-1"), vec!["ALLOWED"]);
+        assert_eq!(of("officer-2"), vec!["ALLOWED"]);
+        assert_eq!(of("teacher-a1"), vec!["DENIED"]);
+    }
+);
+
 backend_test!(both_protocols_and_the_graphql_path, |backend| {
     let app = TestApp::spawn(backend).await;
     let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();

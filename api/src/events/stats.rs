@@ -60,6 +60,9 @@ pub struct EventStats {
     pub subscriptions: AtomicI64,
     /// Events delivered to a subscriber (after authorization).
     pub deliveries: AtomicU64,
+    /// Selection sets resolved for deliveries (subscribers whose answers cannot differ share
+    /// one: `deliveries / resolutions` is the sharing factor).
+    pub resolutions: AtomicU64,
     /// Events withheld from a subscriber because the row is outside its current scope.
     pub withheld_out_of_scope: AtomicU64,
     /// Subscriptions ended at delivery because the token expired or the role is gone.
@@ -91,6 +94,7 @@ pub struct EventStatsSnapshot {
     pub ws_connections: i64,
     pub subscriptions: i64,
     pub deliveries: u64,
+    pub resolutions: u64,
     pub withheld_out_of_scope: u64,
     pub ended_unauthorized: u64,
     pub audit_withheld: u64,
@@ -139,6 +143,7 @@ impl EventStats {
             ws_connections: self.ws_connections.load(Ordering::Relaxed),
             subscriptions: self.subscriptions.load(Ordering::Relaxed),
             deliveries: l(&self.deliveries),
+            resolutions: l(&self.resolutions),
             withheld_out_of_scope: l(&self.withheld_out_of_scope),
             ended_unauthorized: l(&self.ended_unauthorized),
             audit_withheld: l(&self.audit_withheld),
@@ -242,6 +247,12 @@ impl EventStatsSnapshot {
             "counter",
             "Events delivered to subscribers after authorization",
             self.deliveries.to_string(),
+        );
+        family(
+            "carehub_subscription_resolutions_total",
+            "counter",
+            "Selection sets resolved for deliveries (shared by subscribers whose answers cannot differ)",
+            self.resolutions.to_string(),
         );
         family(
             "carehub_subscription_out_of_scope_total",

@@ -6,6 +6,12 @@
 //! set is resolved through the normal object types inside that context — so field masks,
 //! lawful bases and the read audit apply exactly as for a query. Sensitive values leave only
 //! after their audit entries are committed; if that fails they are withheld.
+//!
+//! Subscribers whose answers cannot differ — the same selection set and variables, the same
+//! access facts ([`access_key`]) and the same row scope — share one resolution per event: the
+//! first of them resolves it, the others receive a copy. Each user still gets their own READ
+//! audit entry (one per user and event, however many connections they have open), and every
+//! subscriber is still checked against its own session, scope and subscription right first.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -25,11 +31,13 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use sea_orm::{EntityTrait, PrimaryKeyTrait};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::query::{parse_id, parse_region};
 use super::types::directory::dir_check;
 use super::types::records::{CarePlan, Referral, Report};
+use crate::audit::{ReadEntry, SearchEntry};
 use crate::authz::access::ChildSet;
 use crate::authz::guard::Siblings;
 use crate::authz::{Node, Record, RequestCtx};
@@ -166,6 +174,10 @@ struct Watcher {
     session: Arc<WsSession>,
     field: &'static str,
     operation: String,
+    /// Subscribers with the same group share one resolution of an event ([`Watcher::group`]).
+    group: Arc<str>,
+    /// The row scope predicate, as the key of the per-event scope check.
+    scope_key: Arc<str>,
 }
 
 /// Keeps the active-subscriptions gauge while a stream lives.
@@ -197,12 +209,33 @@ impl Watcher {
             .operation_name
             .clone()
             .unwrap_or_else(|| field.to_owned());
+        let scope_key: Arc<str> = format!("{:?}", rc.policy.row_scope(&rc.principal)).into();
+        let group = Self::group(ctx, rc, &scope_key, &operation);
         Ok(Self {
             app: rc.app.clone(),
             session,
             field,
             operation,
+            group,
+            scope_key,
         })
+    }
+
+    /// What a delivery's answer depends on besides the event: the subscription field as written
+    /// (arguments, alias, selection set, directives), the variables and fragments it may use,
+    /// the operation name (audited), the subscriber's access facts and row scope. Two
+    /// subscriptions with the same group get the same data and errors for the same event.
+    fn group(ctx: &Context<'_>, rc: &RequestCtx, scope_key: &str, operation: &str) -> Arc<str> {
+        let mut fragments: Vec<_> = ctx.query_env.fragments.iter().collect();
+        fragments.sort_by(|a, b| a.0.cmp(b.0));
+        format!(
+            "{}|{scope_key}|{operation}|{:?}|{:?}|{:?}",
+            access_key(rc),
+            ctx.item,
+            ctx.query_env.variables,
+            fragments
+        )
+        .into()
     }
 
     /// A fresh context for one delivery, from the token verified again; an error ends the
@@ -295,7 +328,7 @@ where
             if !keep(&row) {
                 continue;
             }
-            match visible(&rc, &d, row.child_id()).await {
+            match visible(&rc, &d, &w.scope_key, row.child_id()).await {
                 Ok(true) => {}
                 Ok(false) => {
                     w.app.events.stats().withheld_out_of_scope.fetch_add(1, Ordering::Relaxed);
@@ -310,7 +343,11 @@ where
             // cannot differ, not once per subscriber (ten thousand subscribers, one query).
             let kids = d.shared(access_key(&rc), || ChildSet::new(row.child_id().into_iter().collect()));
             let node = Node::new(row.clone(), Siblings::new(vec![row]), kids);
-            yield Ok(Delivered::new(rc, wrap(node), d.event.model.at));
+            let share = Share {
+                answer: d.shared(format!("answer|{}", w.group), Default::default),
+                audit: d.shared(format!("audit|{}|{}", w.group, rc.principal.sub), Default::default),
+            };
+            yield Ok(Delivered::new(rc, wrap(node), d.event.model.at).sharing(share));
         }
     }
 }
@@ -342,7 +379,12 @@ fn access_key(rc: &RequestCtx) -> String {
 /// Whether the subscriber's current scope reaches the record's child — the same condition a
 /// query applies, widened by an active break-glass grant as `child(id)` is. A record without
 /// an identified child (an anonymous report) goes to region-wide roles of its region.
-async fn visible(rc: &RequestCtx, d: &Delivery, child: Option<Uuid>) -> Result<bool, ApiError> {
+async fn visible(
+    rc: &RequestCtx,
+    d: &Delivery,
+    scope_key: &str,
+    child: Option<Uuid>,
+) -> Result<bool, ApiError> {
     let pred = rc.policy.row_scope(&rc.principal);
     let Some(child_id) = child else {
         return Ok(match pred {
@@ -359,10 +401,9 @@ async fn visible(rc: &RequestCtx, d: &Delivery, child: Option<Uuid>) -> Result<b
         return Ok(false);
     };
     // Subscribers with the same scope predicate share one check per event.
-    let key = format!("{pred:?}");
     let db = rc.app.db.write.clone();
     let in_scope = d
-        .scope_check(key, || async move {
+        .scope_check(scope_key.to_owned(), || async move {
             Ok(crate::service::children::by_id(&db, scope, child_id)
                 .await?
                 .is_some())
@@ -422,12 +463,33 @@ fn indicator_notices(
     }
 }
 
+/// The caches one group of subscribers shares for one event ([`Watcher::group`]).
+struct Share {
+    answer: Arc<OnceCell<Arc<Answer>>>,
+    /// Whether this user's READ entries for the event are committed (`false`: withhold).
+    audit: Arc<OnceCell<bool>>,
+}
+
+/// One resolution of an event's selection set, with what it left behind for the response and
+/// the audit.
+struct Answer {
+    value: ServerResult<Value>,
+    /// Errors the resolution added (e.g. FORBIDDEN on a masked field), for every response.
+    errors: Vec<ServerError>,
+    reads: Vec<ReadEntry>,
+    searches: Vec<SearchEntry>,
+    /// Response paths of the sensitive values in `value`.
+    paths: Vec<Vec<String>>,
+}
+
 /// A value delivered to one subscriber, resolved inside that delivery's own request context
-/// (so every field decision and audit entry is the subscriber's, as of now).
+/// (so every field decision and audit entry is the subscriber's, as of now) — or copied from the
+/// resolution of a subscriber whose answer cannot differ.
 pub struct Delivered<T> {
     rc: Arc<RequestCtx>,
     value: T,
     committed_at: DateTime<Utc>,
+    share: Option<Share>,
 }
 
 impl<T> Delivered<T> {
@@ -436,7 +498,56 @@ impl<T> Delivered<T> {
             rc,
             value,
             committed_at,
+            share: None,
         }
+    }
+
+    fn sharing(mut self, share: Share) -> Self {
+        self.share = Some(share);
+        self
+    }
+}
+
+impl<T: OutputType> Delivered<T> {
+    /// Resolves the selection set in this delivery's context and takes what it collected.
+    async fn answer(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Answer {
+        let mut data = Data::default();
+        data.insert(self.rc.clone());
+        // Data of the execution wins over the connection's: `RequestCtx::of` now sees this
+        // delivery's context in every nested resolver.
+        let mut scoped: ContextSelectionSet<'_> = ctx.clone();
+        scoped.execute_data = Some(&data);
+        self.rc
+            .app
+            .events
+            .stats()
+            .resolutions
+            .fetch_add(1, Ordering::Relaxed);
+        let before = ctx.query_env.errors.lock().map(|e| e.len()).unwrap_or(0);
+        let value = self.value.resolve(&scoped, field).await;
+        let errors = match ctx.query_env.errors.lock() {
+            Ok(mut e) if e.len() > before => e.split_off(before),
+            _ => Vec::new(),
+        };
+        Answer {
+            value,
+            errors,
+            reads: self.rc.audit.drain(),
+            searches: self.rc.audit.drain_searches(),
+            paths: self.rc.audit.drain_paths(),
+        }
+    }
+
+    /// Commits this subscriber's READ entries for `answer`; `false` if the audit store failed.
+    async fn audit(&self, answer: &Answer) -> bool {
+        if !self.rc.app.settings.audit_enabled
+            || (answer.reads.is_empty() && answer.searches.is_empty())
+        {
+            return true;
+        }
+        let records =
+            crate::http::audit_records(&self.rc, answer.reads.clone(), answer.searches.clone());
+        self.rc.app.audit.write(records).await.is_ok()
     }
 }
 
@@ -458,21 +569,32 @@ impl<T: OutputType> OutputType for Delivered<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let mut data = Data::default();
-        data.insert(self.rc.clone());
-        // Data of the execution wins over the connection's: `RequestCtx::of` now sees this
-        // delivery's context in every nested resolver.
-        let mut scoped: ContextSelectionSet<'_> = ctx.clone();
-        scoped.execute_data = Some(&data);
-        let resolved = self.value.resolve(&scoped, field).await;
         let stats = self.rc.app.events.stats();
-        // Fail closed: sensitive values leave only once their audit entries are committed.
-        let audit_failed = crate::http::flush_audit(&self.rc).await.is_err();
-        let mut value = resolved?;
-        if audit_failed {
+        let (answer, audited) = match &self.share {
+            Some(share) => {
+                let answer = share
+                    .answer
+                    .get_or_init(|| async { Arc::new(self.answer(ctx, field).await) })
+                    .await
+                    .clone();
+                // Fail closed: sensitive values leave only once their audit entries are committed.
+                let audited = *share.audit.get_or_init(|| self.audit(&answer)).await;
+                (answer, audited)
+            }
+            None => {
+                let answer = self.answer(ctx, field).await;
+                let audited = self.audit(&answer).await;
+                (Arc::new(answer), audited)
+            }
+        };
+        for e in &answer.errors {
+            ctx.add_error(e.clone());
+        }
+        let mut value = answer.value.clone()?;
+        if !audited {
             stats.audit_withheld.fetch_add(1, Ordering::Relaxed);
             let key = field.node.response_key().node.as_str();
-            for path in self.rc.audit.drain_paths() {
+            for path in &answer.paths {
                 let rest = match path.split_first() {
                     Some((first, rest)) if first == key => rest,
                     _ => continue,
