@@ -33,6 +33,9 @@ Options:
   --users U          distinct subscriber tokens (users), used round-robin (default 100; spread mode:
                      spread over the counties, at least one per county)
   --children C       children seeded on first start (default 2000)
+  --postgres URL     run the server on PostgreSQL (the production footprint) instead of a fresh
+                     SQLite file: URL names a database the script drops, creates, migrates and
+                     seeds (C children, seed 42), e.g. postgres://postgres@127.0.0.1:5432/carehub_wsbench
   --debug|--release  carehub build to run (default: release if target/release/carehub exists and
                      is newer than target/debug/carehub, else debug); never builds
   --no-subscribe     connect and connection_init only, no subscription and no mutations (memory of
@@ -44,6 +47,7 @@ Environment: BENCH_SCRATCH (/tmp/carehub-bench), RUST_LOG (warn).
 EOF
 }
 
+PG_URL=""
 SUBS=10000 RATE=50 DURATION=30 PROCS=1 REGION=450102 REGION_SET=0 COUNTIES=1 PROTO=mixed USERS=100
 CHILDREN=2000 EXTRA_ENV=() DRAIN=30 CLIENT_EXTRA=()
 PROFILE="" SMOKE=0 RESULTS="$HERE/RESULTS.md" RESULTS_SET=0
@@ -61,6 +65,7 @@ while [ $# -gt 0 ]; do
     --users) USERS=$2; shift ;;
     --children) CHILDREN=$2; shift ;;
     --server-env) EXTRA_ENV+=("$2"); shift ;;
+    --postgres) PG_URL=$2; shift ;;
     --drain) DRAIN=$2; shift ;;
     --no-subscribe) CLIENT_EXTRA=(--subscribe 0); RATE=0 ;;
     --debug) PROFILE=debug ;;
@@ -111,7 +116,7 @@ ulimit -n "$NEED"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DB="$RUN/carehub.db"
 SERVER_ENV=(
-  "DATABASE_URL=sqlite://$DB?mode=rwc"
+  "DATABASE_URL=${PG_URL:-sqlite://$DB?mode=rwc}"
   "CAREHUB_BIND=127.0.0.1:$PORT"
   "CAREHUB_SEED_CHILDREN=$CHILDREN"
   "CAREHUB_SWEEP_INTERVAL_SECS=0"
@@ -120,6 +125,16 @@ SERVER_ENV=(
   "RUST_LOG=${RUST_LOG:-warn}"
   ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}
 )
+if [ -n "$PG_URL" ]; then
+  # A fresh database each run (the server seeds only the embedded SQLite by itself).
+  PG_DB=${PG_URL##*/}; PG_DB=${PG_DB%%\?*}
+  PG_ADMIN=${PG_URL%/*}/postgres
+  case "$PG_DB" in carehub_ws*) ;; *) echo "--postgres: the database name must start with carehub_ws (it is dropped)" >&2; exit 2 ;; esac
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB" >/dev/null
+  env "DATABASE_URL=$PG_URL" "$BIN" migrate up >"$RUN/migrate.log" 2>&1
+  env "DATABASE_URL=$PG_URL" "$BIN" seed --children "$CHILDREN" --seed 42 >"$RUN/seed.log" 2>&1
+  echo "PostgreSQL database $PG_DB: $(tail -1 "$RUN/seed.log" | cut -c1-60)…"
+fi
 SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -131,7 +146,7 @@ cleanup() {
 trap cleanup EXIT
 env "${SERVER_ENV[@]}" "$BIN" serve >"$RUN/server.log" 2>&1 &
 SERVER_PID=$!
-echo "carehub ($PROFILE build, $BIN) pid $SERVER_PID on 127.0.0.1:$PORT, database $DB"
+echo "carehub ($PROFILE build, $BIN) pid $SERVER_PID on 127.0.0.1:$PORT, database ${PG_URL:-$DB}"
 for i in $(seq 300); do
   kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited:" >&2; tail -20 "$RUN/server.log" >&2; exit 1; }
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break

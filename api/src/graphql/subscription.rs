@@ -225,17 +225,20 @@ impl Watcher {
     /// (arguments, alias, selection set, directives), the variables and fragments it may use,
     /// the operation name (audited), the subscriber's access facts and row scope. Two
     /// subscriptions with the same group get the same data and errors for the same event.
+    /// Kept as the SHA-256 of that description (a few kilobytes of text per subscription
+    /// otherwise; a collision is out of reach).
     fn group(ctx: &Context<'_>, rc: &RequestCtx, scope_key: &str, operation: &str) -> Arc<str> {
+        use sha2::{Digest, Sha256};
         let mut fragments: Vec<_> = ctx.query_env.fragments.iter().collect();
         fragments.sort_by(|a, b| a.0.cmp(b.0));
-        format!(
+        let described = format!(
             "{}|{scope_key}|{operation}|{:?}|{:?}|{:?}",
             access_key(rc),
             ctx.item,
             ctx.query_env.variables,
             fragments
-        )
-        .into()
+        );
+        hex::encode(Sha256::digest(described.as_bytes())).into()
     }
 
     /// A fresh context for one delivery, from the token verified again; an error ends the
@@ -317,7 +320,9 @@ where
                     break;
                 }
             };
-            let row = match d.row::<E>(&w.app.db.write).await {
+            // The database futures are boxed: inline, the largest of them would sit in every
+            // idle subscription's state (kilobytes times ten thousand subscribers).
+            let row = match Box::pin(d.row::<E>(&w.app.db.write)).await {
                 Ok(Some(row)) => row,
                 Ok(None) => continue,
                 Err(e) => {
@@ -328,7 +333,7 @@ where
             if !keep(&row) {
                 continue;
             }
-            match visible(&rc, &d, &w.scope_key, row.child_id()).await {
+            match Box::pin(visible(&rc, &d, &w.scope_key, row.child_id())).await {
                 Ok(true) => {}
                 Ok(false) => {
                     w.app.events.stats().withheld_out_of_scope.fetch_add(1, Ordering::Relaxed);
