@@ -8,9 +8,13 @@ is given -- and runs the SQL baseline's script with the same parameter row throu
 asserts that both GraphQL answers hold no `errors`, return the same records in the same order
 (same ids) and the same value for every field, nested lists included, as the SQL. A GraphQL
 field the SQL does not return is a failure too (the SQL must be the full equivalent).
-For the mutation (kind `write`) it compares what carehub wrote (the visit row, its change
-events, its WRITE audit entries, workflow transitions) with what the SQL script writes inside a
-transaction that is rolled back.
+For the mutations (kind `write`, `write-pool`) it compares what carehub wrote (the record, its
+change events, its WRITE audit entries, workflow transitions) with what the SQL script writes
+inside a transaction that is rolled back: the record field by field, the others by count, and
+for the entities in CONTENT_CHECKED (the referral of workload F) also field by field. A
+`write-pool` workload consumes its parameter line (a SENT referral can be received once), so
+the SQL runs first (rolled back) and carehub then writes for real; the statement count uses
+other lines of the pool.
 
 With --stmt-log it also counts the SQL statements each side sends per request: the servers are
 then connected as a role whose statements PostgreSQL logs (log_statement = all, set by
@@ -255,31 +259,69 @@ def compare_rows(sql_rows, gql_rows):
 
 
 # ----------------------------------------------------------------------------- the mutation
+WRITE_KINDS = ("write", "write-pool")
+# the mutation field (workloads.tsv `rows`) -> (table, entity name in change events/transitions)
+WRITE_TABLES = {"recordVisit": ("visits", "Visit"), "transitionReferral": ("referrals", "Referral")}
+# entities whose transitions, change events and audit entries are compared field by field
+# (the others by count: D's SQL baseline writes a change event of the same size, not shape)
+CONTENT_CHECKED = {"Referral"}
 WRITE_STATE = """
-SELECT (SELECT row_to_json(v) FROM public.visits v WHERE v.id = :'id') AS visit,
-       (SELECT count(*) FROM public.change_events WHERE record_id = :'id') AS change_events,
+SELECT (SELECT row_to_json(x) FROM public.{table} x WHERE x.id = :'id') AS record,
+       (SELECT count(*) FROM public.change_events WHERE entity = '{entity}' AND record_id = :'id') AS change_events,
        (SELECT count(*) FROM public.audit_entries WHERE action = 'WRITE' AND record_ids::text LIKE '%' || :'id' || '%') AS audit_writes,
-       (SELECT count(*) FROM public.workflow_transitions WHERE record_id = :'id') AS transitions;
+       (SELECT count(*) FROM public.workflow_transitions WHERE record_id = :'id') AS transitions,
+       (SELECT json_agg(json_build_object('child_id', child_id, 'from_status', from_status, 'to_status', to_status,
+                                          'actor', actor, 'actor_org', actor_org, 'note', note) ORDER BY at, to_status)
+        FROM public.workflow_transitions WHERE entity = '{entity}' AND record_id = :'id') AS transition_rows,
+       (SELECT json_agg(json_build_object('entity', entity, 'child_id', child_id, 'op', op, 'changed', changed,
+                                          'actor', actor, 'actor_agency', actor_agency, 'actor_org', actor_org,
+                                          'purpose', purpose, 'region_code', region_code) ORDER BY id)
+        FROM public.change_events WHERE entity = '{entity}' AND record_id = :'id') AS change_event_rows,
+       (SELECT json_agg(json_build_object('sub', sub, 'agency', agency, 'role', role, 'org', org,
+                                          'purpose', purpose, 'lawful_basis', lawful_basis, 'action', action,
+                                          'operation', operation, 'entity', entity, 'record_ids', record_ids,
+                                          'child_id', child_id, 'fields', fields, 'groups', groups,
+                                          'decision', decision, 'region_code', region_code, 'reason', reason) ORDER BY id)
+        FROM public.audit_entries WHERE action = 'WRITE' AND record_ids::text LIKE '%' || :'id' || '%') AS audit_rows;
 """
 VOLATILE = {"id", "created_at", "updated_at", "done_at"}
 
 
-def compare_write(state_gql, state_sql):
+def write_state_sql(rows_path):
+    table, entity = WRITE_TABLES[rows_path.split(".")[0]]
+    return WRITE_STATE.format(table=table, entity=entity), entity
+
+
+def canon(v):
+    return json.dumps(v, sort_keys=True)
+
+
+def compare_write(state_gql, state_sql, entity):
     diffs = []
     for k in ("change_events", "audit_writes", "transitions"):
         if str(state_gql.get(k)) != str(state_sql.get(k)):
             diffs.append(f"{k}: carehub wrote {state_gql.get(k)}, the SQL writes {state_sql.get(k)}")
-    vg, vs = sql_cell(state_gql.get("visit") or ""), sql_cell(state_sql.get("visit") or "")
+    vg, vs = sql_cell(state_gql.get("record") or ""), sql_cell(state_sql.get("record") or "")
+    name = entity.lower()
     if not vg:
-        diffs.append("carehub's visit row is not in the database")
+        diffs.append(f"carehub's {name} row is not in the database")
     if not vs:
-        diffs.append("the SQL script wrote no visit row")
+        diffs.append(f"the SQL script wrote no {name} row")
     if vg and vs:
         for k in sorted(set(vg) | set(vs)):
             if k in VOLATILE:
                 continue
-            if json.dumps(vg.get(k), sort_keys=True) != json.dumps(vs.get(k), sort_keys=True):
-                diffs.append(f"visit.{k}: carehub {vg.get(k)!r} != SQL {vs.get(k)!r}")
+            if canon(vg.get(k)) != canon(vs.get(k)):
+                diffs.append(f"{name}.{k}: carehub {vg.get(k)!r} != SQL {vs.get(k)!r}")
+    if entity in CONTENT_CHECKED:
+        for k in ("transition_rows", "change_event_rows", "audit_rows"):
+            lg, ls = sql_cell(state_gql.get(k) or "") or [], sql_cell(state_sql.get(k) or "") or []
+            if len(lg) != len(ls):
+                continue                      # reported by the counts above
+            for i, (a, b) in enumerate(zip(lg, ls)):
+                for f in sorted(set(a) | set(b)):
+                    if canon(a.get(f)) != canon(b.get(f)):
+                        diffs.append(f"{k}[{i}].{f}: carehub {a.get(f)!r} != SQL {b.get(f)!r}")
     return diffs
 
 
@@ -382,8 +424,18 @@ def main():
             return "Bearer " + row[col - 1]
 
         sides = {"carehub": [], "postgraphile": []}
+        is_write = w["kind"] in WRITE_KINDS
+
+        def sql_write(k):
+            """What the SQL script writes for parameter row k (in a transaction rolled back)."""
+            state, _ = write_state_sql(w["rows"])
+            body = sql_script(sql_path).rstrip().rstrip(";")
+            return psql.run("BEGIN;\n" + body + " \\gset\n" + state + "ROLLBACK;\n", {"k": k, "n": n})[0]
+
         for k in ks:
             row = params[k - 1]
+            # a pool record can be written once: the SQL (rolled back) goes first
+            state_sql = sql_write(k) if is_write and sql_path and w["kind"] == "write-pool" else None
             # carehub
             st, resp = post(a.carehub, doc, fill(w["carehub_vars"], row), auth_for(row))
             prob = gql_problem(st, resp)
@@ -399,19 +451,19 @@ def main():
                 continue
             if not sql_path:
                 continue
-            if w["kind"] == "write":
+            if is_write:
                 got = dig(resp["data"], w["rows"])
                 vid = got[0].get("id") if got else None
                 if not vid:
                     sides["carehub"].append(f"k={k}: the mutation returned no id")
                     continue
-                state_gql = psql.run(WRITE_STATE, {"id": vid})[0]
-                body = sql_script(sql_path).rstrip().rstrip(";")
-                state_sql = psql.run("BEGIN;\n" + body + " \\gset\n" + WRITE_STATE + "ROLLBACK;\n",
-                                     {"k": k, "n": n})[0]
-                sides["carehub"] += [f"k={k}: {d}" for d in compare_write(state_gql, state_sql)]
+                state, entity = write_state_sql(w["rows"])
+                state_gql = psql.run(state, {"id": vid})[0]
+                if state_sql is None:
+                    state_sql = sql_write(k)
+                sides["carehub"] += [f"k={k}: {d}" for d in compare_write(state_gql, state_sql, entity)]
                 if peer_resp is not None and not dig(peer_resp["data"], w["peer_rows"]):
-                    sides["postgraphile"].append(f"k={k}: createVisit returned no visit")
+                    sides["postgraphile"].append(f"k={k}: the peer's mutation returned no {w['peer_rows']}")
                 continue
             sql_rows = psql.run(sql_script(sql_path), {"k": k, "n": n})
             sides["carehub"] += [f"k={k}: {d}" for d in compare_rows(sql_rows, dig(resp["data"], w["rows"]))]
@@ -426,15 +478,20 @@ def main():
             if counter and not diffs:
                 url, d, vt = (a.carehub, doc, w["carehub_vars"]) if side == "carehub" else (a.peer, peer_doc, w["peer_vars"])
 
-                def send(i, url=url, d=d, vt=vt, side=side):
-                    row = params[ks[i % len(ks)] - 1]
+                # a pool's lines are used once: lines other than the checked ones
+                fresh = [j for j in range(1, n + 1) if j not in ks][:a.stmt_requests] or ks
+
+                def send(i, url=url, d=d, vt=vt, side=side, fresh=fresh):
+                    row = params[(fresh[i % len(fresh)] if w["kind"] == "write-pool" else ks[i % len(ks)]) - 1]
                     post(url, d, fill(vt, row), auth_for(row) if side == "carehub" else None)
                 stmts = "%.1f" % counter.per_request(send, a.stmt_requests)
             status = "ok" if not diffs else "FAIL"
             failed |= bool(diffs)
             detail = "; ".join(diffs[:6]) + (f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else "")
-            what = f"same ids and fields as SQL for k={ks}" if sql_path and w["kind"] != "write" else \
-                "same rows written as SQL" if w["kind"] == "write" and side == "carehub" else "no errors"
+            what = f"same ids and fields as SQL for k={ks}" if sql_path and not is_write else \
+                ("same rows written as SQL (record, transitions, change event, WRITE audit entry field by field)"
+                 if w["kind"] == "write-pool" else "same rows written as SQL") if is_write and side == "carehub" \
+                else "no errors"
             results.append((w["name"], side, status, detail or what, stmts))
             print(f"[check] {w['name']:<12} {side:<12} {status:<4} stmts/req={stmts:<6} {detail or what}", flush=True)
 

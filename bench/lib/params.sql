@@ -1,13 +1,38 @@
 -- Parameter tables of the benchmark, built from carehub's seeded data (deterministic for a
 -- given seed), and the peer's scope functions. Run by bench/run after `carehub seed`:
---   psql -v max_children=100000 -v max_teachers=200 -v max_visit_targets=5000 -f params.sql
--- Touches only the schemas `bench` (parameters; read by the pgbench scripts) and `bench_peer`
--- (functions PostGraphile exposes); carehub's schema `public` is left as the seeder made it.
+--   psql -v max_children=100000 -v max_teachers=200 -v max_visit_targets=5000 \
+--        -v referral_pool=50000 -f params.sql
+-- Touches the schemas `bench` (parameters; read by the pgbench scripts) and `bench_peer`
+-- (functions PostGraphile exposes); carehub's schema `public` is left as the seeder made it,
+-- except for workload F's pool of SENT referrals, which exists in `public.referrals` only
+-- between bench.referral_pool_reset() and bench.referral_pool_clear() (bench/run calls them
+-- around F's runs; a pool left behind by an aborted run is cleared here).
 -- Row idx = k of table bench.X is line k of the parameter file X.tsv that wrk reads.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS bench CASCADE;
 CREATE SCHEMA bench;
+
+-- F: the pool's referrals carry reason = 'bench-load' (seeded reasons are never that), so they
+-- and what was written about them (transitions, change events, SLA flags) can be found and
+-- removed whatever pool built them. Audit entries are not touched: bench/run truncates the
+-- audit table around every run.
+CREATE FUNCTION bench.referral_pool_clear() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM public.workflow_transitions
+    WHERE entity = 'Referral' AND record_id IN (SELECT id FROM public.referrals WHERE reason = 'bench-load');
+  DELETE FROM public.change_events
+    WHERE entity = 'Referral' AND record_id IN (SELECT id FROM public.referrals WHERE reason = 'bench-load');
+  DELETE FROM public.flags
+    WHERE kind = 'REFERRAL_SLA_BREACH' AND subject_key IN (SELECT id::text FROM public.referrals WHERE reason = 'bench-load');
+  DELETE FROM public.referrals WHERE reason = 'bench-load';
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+SELECT bench.referral_pool_clear() AS stale_pool_referrals_removed \gset
 
 -- A, D: children, a sample in uuid order (= random order), at most :max_children.
 CREATE TABLE bench.children AS
@@ -53,15 +78,81 @@ CREATE TABLE bench.visit_targets AS
         ORDER BY e.child_id) s
   ORDER BY h LIMIT :max_visit_targets;
 
+-- F: a pool of SENT referrals for "advance a referral" (SENT -> RECEIVED by a clinician of the
+-- receiving hospital), each advanced at most once per timed run. The seeded data has only a few
+-- hundred SENT referrals, so the pool is made of copies of the seeded referrals to the hospitals
+-- of bench.clinicians (sender, receiving hospital, direction, urgency, authorized view), each
+-- for another child of bench.children (random order): copies for the source's own child would
+-- give that child dozens of open referrals to the same hospital, which no real child has and
+-- which would make the receiver's scope check (every open referral of the child to the
+-- hospital) dearer than it is. Fresh ids (deterministic: md5 of the pool index), version 1, sent
+-- now, no lawful basis (it belongs to another child); bench.referral_pool_reset() writes them
+-- (and their DRAFT and SENT transitions, as the seeder writes them) into public.referrals,
+-- bench.referral_pool_clear() removes them again.
+-- sub = the clinician token bench/run mints for the hospital (bench-clinician-<clinicians.idx>).
+CREATE TABLE bench.referral_targets AS
+  WITH src AS (
+    SELECT (row_number() OVER (ORDER BY md5(r.id::text)))::int AS sidx, r.*, c.idx AS clinician_idx
+    FROM public.referrals r
+    JOIN bench.clinicians c ON c.org_id = r.to_org_id
+    WHERE r.archived_at IS NULL AND r.status <> 'DRAFT' AND r.reason IS DISTINCT FROM 'bench-load'
+  ), ns AS (SELECT count(*)::int AS n FROM src),
+  nc AS (SELECT count(*)::int AS n FROM bench.children)
+  SELECT g.idx, md5('bench-referral-' || g.idx)::uuid AS referral_id, 1 AS version,
+         s.to_org_id AS to_org, 'bench-clinician-' || s.clinician_idx AS sub,
+         s.id AS source_id, k.id AS child_id, s.from_org_id, s.direction, s.urgency, s.authorized_view,
+         s.owner_agency, s.owner_org_id, s.created_by AS sender
+  FROM generate_series(1, :referral_pool) AS g(idx)
+  CROSS JOIN ns CROSS JOIN nc
+  JOIN src s ON s.sidx = (g.idx - 1) % NULLIF(ns.n, 0) + 1
+  JOIN bench.children k ON k.idx = (g.idx - 1) % NULLIF(nc.n, 0) + 1;
+
+CREATE FUNCTION bench.referral_pool_reset() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  PERFORM bench.referral_pool_clear();
+  INSERT INTO public.referrals (id, created_at, created_by, updated_at, updated_by, version, archived_at,
+                                owner_agency, owner_org_id, child_id, from_org_id, to_org_id, direction,
+                                parent_referral_id, reason, urgency, authorized_view, lawful_basis_id, status,
+                                sla_due_at, escalated, sent_at, responded_at, closed_at, outcome_note,
+                                rejection_reason, treatment_episode_id)
+  SELECT t.referral_id, now(), t.sender, now(), t.sender, t.version, NULL,
+         t.owner_agency, t.owner_org_id, t.child_id, t.from_org_id, t.to_org, t.direction,
+         NULL, 'bench-load', t.urgency, t.authorized_view, NULL, 'SENT',
+         date_trunc('second', now()) + CASE WHEN t.urgency = 'URGENT' THEN interval '24 hours' ELSE interval '72 hours' END,
+         false, date_trunc('second', now()), NULL, NULL, NULL, NULL, NULL
+  FROM bench.referral_targets t ORDER BY t.idx;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  INSERT INTO public.workflow_transitions (id, entity, record_id, child_id, from_status, to_status, at, actor, actor_org, note)
+  SELECT md5('bench-transition-' || t.idx || '-' || s.st)::uuid, 'Referral', t.referral_id, t.child_id, s.prev, s.st,
+         now(), t.sender, t.from_org_id::text, NULL
+  FROM bench.referral_targets t
+  CROSS JOIN (VALUES (NULL, 'DRAFT'), ('DRAFT', 'SENT')) AS s(prev, st);
+  RETURN n;
+END
+$$;
+
+-- F, load generators: a run may use the pool only up to its end. bench/run calls this after
+-- every timed run: the number of the pool's last `tail` referrals (the last lines wrk's and
+-- pgbench's sequential walks reach) that are no longer SENT; > 0 means the pool (nearly) ran
+-- out and the run's figure is not trustworthy (REFERRAL_POOL too small).
+CREATE FUNCTION bench.referral_pool_tail_used(tail int) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM bench.referral_targets t JOIN public.referrals r ON r.id = t.referral_id
+  WHERE t.idx > (SELECT max(idx) FROM bench.referral_targets) - tail AND r.status <> 'SENT'
+$$;
+
 ALTER TABLE bench.children ADD PRIMARY KEY (idx);
 ALTER TABLE bench.counties ADD PRIMARY KEY (idx);
 ALTER TABLE bench.cities ADD PRIMARY KEY (idx);
 ALTER TABLE bench.head_teachers ADD PRIMARY KEY (idx);
 ALTER TABLE bench.clinicians ADD PRIMARY KEY (idx);
 ALTER TABLE bench.visit_targets ADD PRIMARY KEY (idx);
+ALTER TABLE bench.referral_targets ADD PRIMARY KEY (idx);
 -- audit sequence numbers of the SQL baseline's WRITE entries (queries/sql/d_visit.sql)
 CREATE SEQUENCE bench.audit_seq;
-ANALYZE bench.children, bench.counties, bench.cities, bench.head_teachers, bench.clinicians, bench.visit_targets;
+ANALYZE bench.children, bench.counties, bench.cities, bench.head_teachers, bench.clinicians, bench.visit_targets,
+        bench.referral_targets;
 
 -- The peer's row scopes (E1, E2). PostGraphile has no row scopes without RLS; these STABLE SQL
 -- functions express carehub's CLASS and REFERRED/EPISODE scopes, newest update first, written
@@ -96,4 +187,9 @@ SELECT 'children=' || (SELECT count(*) FROM bench.children)
     || ' cities=' || (SELECT count(*) FROM bench.cities)
     || ' head_teachers=' || (SELECT count(*) FROM bench.head_teachers)
     || ' clinicians=' || (SELECT count(*) FROM bench.clinicians)
-    || ' visit_targets=' || (SELECT count(*) FROM bench.visit_targets) AS params;
+    || ' visit_targets=' || (SELECT count(*) FROM bench.visit_targets)
+    || ' referral_targets=' || (SELECT count(*) FROM bench.referral_targets)
+    || ' (copies of ' || (SELECT count(DISTINCT source_id) FROM bench.referral_targets) || ' referrals for '
+    || (SELECT count(DISTINCT child_id) FROM bench.referral_targets) || ' children'
+    || CASE WHEN :stale_pool_referrals_removed > 0 THEN '; a stale pool of ' || :stale_pool_referrals_removed
+            || ' removed' ELSE '' END || ')' AS params;

@@ -108,7 +108,8 @@ def main(out_dir, workloads_tsv=None):
               % (max(others), sorted(others)[len(others) // 2]))
     print("## Headline: carehub beside PostGraphile and the SQL limit\n")
     print("req/s (higher is better) with p50 / p99 latency in ms. SQL = pgbench executing the equivalent "
-          "SQL (prepared, its own client count, shown once per workload); ratios compare req/s. "
+          "SQL (prepared, with the client count after `c=`, shown once per workload; the writes D and F run "
+          "at the same 16 writers on both sides); ratios compare req/s. "
           "stmts/req = SQL statements per GraphQL request (carehub / PostGraphile), counted in the "
           "PostgreSQL log during the correctness check. RSS = the server's peak resident memory "
           "(VmHWM) during that run.\n")
@@ -126,8 +127,9 @@ def main(out_dir, workloads_tsv=None):
             if not ch and not pg:
                 continue
             cells = [names.get(w, w) if first else "", str(c)]
-            cells.append(("%s (%s / %s)" % (fmt(sql["rps"]), fmt(sql["p50_ms"]), fmt(sql["p99_ms"])) if sql else "-")
-                         if first else "″")
+            cells.append(("%s (%s / %s) c=%s%s" % (fmt(sql["rps"]), fmt(sql["p50_ms"]), fmt(sql["p99_ms"]), sql["conc"],
+                                                   " **pool exhausted**" if "pool-exhausted" in sql["errors"] else "")
+                          if sql else "-") if first else "″")
             cells.append("**%s** (%s / %s)" % (fmt(ch["rps"]), fmt(ch["p50_ms"]), fmt(ch["p99_ms"])) if ch else "-")
             if has_peer:
                 cells.append("%s (%s / %s)" % (fmt(pg["rps"]), fmt(pg["p50_ms"]), fmt(pg["p99_ms"])) if pg else "-")

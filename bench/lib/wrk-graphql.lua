@@ -1,4 +1,4 @@
--- wrk script: POST one GraphQL document with fresh random variables on every request.
+-- wrk script: POST one GraphQL document with fresh variables on every request.
 -- One script for every workload and every server (carehub, PostGraphile).
 -- Adapted from ../shared/bench/wrk-graphql.lua: variables come from a template filled from
 -- a random line of a TSV parameter file, and the Authorization header may come from that line
@@ -16,6 +16,12 @@
 --                      $uuid      a fresh random UUID (version 4)
 --   BENCH_PARAMS     TSV file, one parameter set per line (required if BENCH_VARS uses $n
 --                    or BENCH_AUTH_COL is set)
+--   BENCH_PICK       random (default): a random line per request;
+--                    seq: each line at most once, in order -- request k (0-based) of thread t
+--                    (1-based) takes line t + k * BENCH_THREADS; for a pool of records each
+--                    request consumes (workload F). Past the end it wraps around (the requests
+--                    then fail, which the errors column shows; bench/run also checks the pool).
+--   BENCH_THREADS    with BENCH_PICK=seq: wrk's thread count (-t), default 1
 --   BENCH_AUTH       optional fixed Authorization header value ("Bearer ...")
 --   BENCH_AUTH_COL   optional: column of BENCH_PARAMS holding the bearer token of the line's user
 --   BENCH_PURPOSE    optional X-Purpose header
@@ -75,6 +81,9 @@ local auth_col = tonumber(getenv("BENCH_AUTH_COL", ""))
 local purpose = getenv("BENCH_PURPOSE", nil)
 local err_file = getenv("BENCH_ERR_FILE", nil)
 local err_saved = false
+local pick_seq = getenv("BENCH_PICK", "random") == "seq"
+local seq_stride = tonumber(getenv("BENCH_THREADS", "1")) or 1
+local seq_k = 0
 
 local uses_params = vars_template:find("%$%d") ~= nil or auth_col ~= nil
 local uses_now = vars_template:find("$now", 1, true) ~= nil
@@ -117,7 +126,12 @@ if auth_fixed then base_headers["Authorization"] = auth_fixed end
 
 function request()
   local row
-  if params then row = params[math.random(#params)] end
+  if params and pick_seq then
+    row = params[((tid or 1) - 1 + seq_k * seq_stride) % #params + 1]
+    seq_k = seq_k + 1
+  elseif params then
+    row = params[math.random(#params)]
+  end
   local vars = vars_template
   if row then
     vars = vars:gsub("%$(%d)", function(d) return row[tonumber(d)] or "" end)
