@@ -235,24 +235,35 @@ fn status_label(status: u16) -> &'static str {
 /// Records one authorization decision by outcome: `allow`, `mask`, `deny`, `consent_required`
 /// or `break_glass` (anything else counts as `other`). Cheap: one atomic add.
 pub fn authz_decision(outcome: &str) {
-    let i = AUTHZ_OUTCOMES
-        .iter()
-        .position(|o| *o == outcome)
-        .unwrap_or(AUTHZ_OUTCOMES.len() - 1);
-    if let Some(c) = METRICS.authz.get(i) {
-        c.inc();
+    authz_inc(
+        AUTHZ_OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(AUTHZ_OUTCOMES.len() - 1),
+    );
+}
+
+/// Records a field read decision of the policy. The guard calls this for every field of every
+/// record, so the outcome goes straight to its counter: no name, no search.
+pub fn authz_read(decision: &ReadDecision) {
+    authz_inc(authz_read_index(decision));
+}
+
+/// The index in `AUTHZ_OUTCOMES` of a read decision's outcome.
+fn authz_read_index(decision: &ReadDecision) -> usize {
+    match decision {
+        ReadDecision::Allow { .. } => 0,
+        ReadDecision::Mask { .. } => 1,
+        ReadDecision::Deny(_) => 2,
+        ReadDecision::ConsentRequired { .. } => 3,
+        ReadDecision::BreakGlass { .. } => 4,
     }
 }
 
-/// Records a field read decision of the policy.
-pub fn authz_read(decision: &ReadDecision) {
-    authz_decision(match decision {
-        ReadDecision::Allow { .. } => "allow",
-        ReadDecision::Mask { .. } => "mask",
-        ReadDecision::Deny(_) => "deny",
-        ReadDecision::ConsentRequired { .. } => "consent_required",
-        ReadDecision::BreakGlass { .. } => "break_glass",
-    });
+fn authz_inc(i: usize) {
+    if let Some(c) = METRICS.authz.get(i) {
+        c.inc();
+    }
 }
 
 /// A WebSocket connection opened.
@@ -608,6 +619,26 @@ pub async fn metrics_handler(app: web::Data<Arc<AppState>>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_decisions_count_under_their_outcome() {
+        let name = |d: ReadDecision| AUTHZ_OUTCOMES[authz_read_index(&d)];
+        assert_eq!(name(ReadDecision::Allow { audit: false }), "allow");
+        let mask = ReadDecision::Mask {
+            keep_start: 1,
+            keep_end: 1,
+            audit: true,
+        };
+        assert_eq!(name(mask), "mask");
+        let deny = ReadDecision::Deny(carehub_policy::DenyReason::NotInRemit);
+        assert_eq!(name(deny), "deny");
+        // (ConsentRequired carries a GroupId, which only a compiled policy makes: index 3.)
+        assert_eq!(AUTHZ_OUTCOMES[3], "consent_required");
+        assert_eq!(
+            name(ReadDecision::BreakGlass { audit: true }),
+            "break_glass"
+        );
+    }
 
     #[test]
     fn registry_builds_and_renders_counters() {

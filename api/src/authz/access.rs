@@ -4,6 +4,7 @@
 //! the child is reached only through a break-glass grant.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use carehub_entity::enums::ReferralStatus;
@@ -13,7 +14,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::context::RequestCtx;
+use super::context::{FxHasher, RequestCtx};
 use crate::error::ApiError;
 
 /// The access facts of one child for one request.
@@ -44,10 +45,14 @@ impl ChildAccess {
     }
 }
 
+/// Child id → access facts. Looked up once per field of every record read, so hashed with Fx:
+/// the keys are the ids of the batch, at most a page.
+type AccessMap = HashMap<Uuid, ChildAccess, BuildHasherDefault<FxHasher>>;
+
 /// A batch of children (a page, or one child) whose access facts are computed together.
 pub struct ChildSet {
     ids: Vec<Uuid>,
-    access: OnceCell<HashMap<Uuid, ChildAccess>>,
+    access: OnceCell<AccessMap>,
 }
 
 impl ChildSet {
@@ -65,10 +70,17 @@ impl ChildSet {
 
     /// The facts for `child`, computing them for the whole batch on first use.
     pub async fn access(&self, rc: &RequestCtx, child: Uuid) -> Result<ChildAccess, ApiError> {
-        let map = self
-            .access
-            .get_or_try_init(|| compute(rc, &self.ids))
-            .await?;
+        let map = match self.access.get() {
+            Some(map) => map,
+            // Boxed, and only by the read that runs it: the computation (several queries) is a
+            // large future, and this one is part of the future of every field read, which
+            // async-graphql boxes (copies) per field.
+            None => {
+                self.access
+                    .get_or_try_init(|| Box::pin(compute(rc, &self.ids)))
+                    .await?
+            }
+        };
         Ok(map.get(&child).copied().unwrap_or_else(ChildAccess::closed))
     }
 }
@@ -95,10 +107,10 @@ pub async fn active_grants(rc: &RequestCtx) -> Result<Arc<HashMap<Uuid, Uuid>>, 
         .cloned()
 }
 
-async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<HashMap<Uuid, ChildAccess>, ApiError> {
+async fn compute(rc: &RequestCtx, ids: &[Uuid]) -> Result<AccessMap, ApiError> {
     let policy = &rc.policy;
     let db = &rc.app.db.read;
-    let mut out: HashMap<Uuid, ChildAccess> = ids
+    let mut out: AccessMap = ids
         .iter()
         .map(|id| (*id, ChildAccess::unrestricted()))
         .collect();

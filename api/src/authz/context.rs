@@ -1,12 +1,13 @@
 //! The per-request authorization context: who asks (principal and compiled role), why
 //! (purpose), the row scope compiled to SQL once, and the request's audit collector.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Context;
 use carehub_entity::enums::Agency;
-use carehub_policy::{FieldId, Policy, Principal, RoleId, RowScope};
+use carehub_policy::{FieldId, GroupId, Policy, Principal, RoleId, RowScope};
 use chrono::{DateTime, Utc};
 use sea_orm::Condition;
 use tokio::sync::OnceCell;
@@ -16,31 +17,90 @@ use crate::audit::Collector;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `(GraphQL type, field)` → policy field id, built once from the policy.
+/// `(GraphQL type, field)` → policy field id, built once from the policy. The guard asks it
+/// once per field of every record served, so it hashes with [`FxHasher`] instead of SipHash,
+/// and it also hands out the field and group names as interned `&'static str`s, which the
+/// audit collector stores without copying.
 #[derive(Debug, Default)]
 pub struct FieldIndex {
-    by_type: HashMap<String, HashMap<String, FieldId>>,
+    /// `(type, field)` → id: one hash and one probe per lookup.
+    by_field: FxMap<(&'static str, &'static str), FieldId>,
+    /// Field name (without the type) by field id.
+    names: Vec<&'static str>,
+    /// Group name by group id.
+    groups: Vec<&'static str>,
 }
+
+/// What the policy calls a group id it does not have (as `Policy::group_name` does).
+const UNKNOWN_GROUP: &str = "(unknown group)";
 
 impl FieldIndex {
     /// Indexes every field the policy names.
     pub fn new(policy: &Policy) -> Self {
-        let mut by_type: HashMap<String, HashMap<String, FieldId>> = HashMap::new();
+        let mut by_field = FxMap::default();
+        let mut names = Vec::new();
         for f in policy.fields() {
-            if let Some((ty, name)) = policy.field_name(f).split_once('.') {
-                by_type
-                    .entry(ty.to_owned())
-                    .or_default()
-                    .insert(name.to_owned(), f);
-            }
+            let qualified = policy.field_name(f);
+            let name = match qualified.split_once('.') {
+                Some((ty, name)) => {
+                    let name = intern(name);
+                    by_field.insert((intern(ty), name), f);
+                    name
+                }
+                None => intern(qualified),
+            };
+            names.push(name);
         }
-        Self { by_type }
+        let groups = policy
+            .groups()
+            .map(|g| intern(policy.group_name(g)))
+            .collect();
+        Self {
+            by_field,
+            names,
+            groups,
+        }
     }
 
     /// The policy id of `Type.field`, if the policy covers it.
     pub fn get(&self, ty: &str, field: &str) -> Option<FieldId> {
-        self.by_type.get(ty)?.get(field).copied()
+        // A map is covariant in its key type: this looks the borrowed names up as they are.
+        let by_field: &FxMap<(&str, &str), FieldId> = &self.by_field;
+        by_field.get(&(ty, field)).copied()
     }
+
+    /// The field name of `f` (`field` of `Type.field`), interned; `""` for a foreign id.
+    pub fn field_name(&self, f: FieldId) -> &'static str {
+        self.names.get(f.index()).copied().unwrap_or("")
+    }
+
+    /// The name of group `g`, interned; `(unknown group)` for a foreign id.
+    pub fn group_name(&self, g: GroupId) -> &'static str {
+        self.groups.get(g.index()).copied().unwrap_or(UNKNOWN_GROUP)
+    }
+}
+
+/// A `HashMap` hashed with [`FxHasher`].
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The Fx hash (rustc's, from `rustc-hash`) for the per-field lookups of the guard and the audit
+/// collector. Their keys are the policy's own type and field names, entity names and the ids of
+/// rows already loaded, not text a caller chooses to collide: SipHash's flooding resistance buys
+/// nothing there.
+pub(crate) use rustc_hash::FxHasher;
+
+/// One `&'static str` per distinct name, for the life of the process. Only `FieldIndex::new`
+/// interns (once per policy load: the names of one policy file), so what it keeps is bounded
+/// by the names the policies of this process ever had.
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(n);
+    n
 }
 
 /// Everything a resolver needs to decide and account for one request.
@@ -133,5 +193,36 @@ impl RequestCtx {
     /// The name of the operation being run (for the audit trail).
     pub fn operation_name(&self) -> Option<String> {
         self.operation.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_index_agrees_with_the_policy() {
+        let policy = Policy::default_policy();
+        let index = FieldIndex::new(&policy);
+        let mut seen = 0;
+        for f in policy.fields() {
+            let qualified = policy.field_name(f);
+            let Some((ty, name)) = qualified.split_once('.') else {
+                continue;
+            };
+            assert_eq!(index.get(ty, name), Some(f), "{qualified}");
+            assert_eq!(index.field_name(f), name);
+            seen += 1;
+        }
+        assert!(seen > 100, "{seen}");
+        for g in policy.groups() {
+            assert_eq!(index.group_name(g), policy.group_name(g));
+        }
+        assert_eq!(index.get("Child", "noSuchField"), None);
+        assert_eq!(index.get("NoSuchType", "name"), None);
+        // A second index (a reloaded policy) shares the interned names.
+        let again = FieldIndex::new(&policy);
+        let name = |i: &FieldIndex| i.get("Child", "name").map(|f| i.field_name(f).as_ptr());
+        assert_eq!(name(&index), name(&again));
     }
 }

@@ -7,16 +7,17 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, ErrorExtensions};
 use carehub_entity::enums::Agency;
-use carehub_policy::{ClassSet, FieldId, ReadDecision, RowFacts};
+use carehub_policy::{ClassSet, FieldId, GroupId, ReadDecision, RowFacts};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::access::{ChildAccess, ChildSet};
-use super::context::RequestCtx;
+use super::context::{FxHasher, RequestCtx};
 use crate::audit::Decision;
 use crate::error::{ApiError, GqlResult};
 
@@ -44,14 +45,14 @@ type Cell = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
 /// all siblings — the statement count of a request is constant in the page size.
 pub struct Siblings<M> {
     pub rows: Vec<Arc<M>>,
-    cells: Mutex<HashMap<(&'static str, u64), Cell>>,
+    cells: Mutex<HashMap<(&'static str, u64), Cell, BuildHasherDefault<FxHasher>>>,
 }
 
 impl<M: Send + Sync + 'static> Siblings<M> {
     pub fn new(rows: Vec<Arc<M>>) -> Arc<Self> {
         Arc::new(Self {
             rows,
-            cells: Mutex::new(HashMap::new()),
+            cells: Mutex::new(HashMap::default()),
         })
     }
 
@@ -67,22 +68,30 @@ impl<M: Send + Sync + 'static> Siblings<M> {
         F: FnOnce(Vec<Arc<M>>) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let cell = {
+        let value = {
             let mut cells = self
                 .cells
                 .lock()
                 .map_err(|_| ApiError::Internal(anyhow::anyhow!("sibling cache poisoned")))?;
-            cells.entry((relation, arg)).or_default().clone()
+            let cell = cells.entry((relation, arg)).or_default();
+            // Every sibling but the first finds the relation loaded: no row list to copy.
+            cell.get().cloned().ok_or_else(|| cell.clone())
         };
-        let rows = self.rows.clone();
-        let value = cell
-            .get_or_try_init(|| async move {
-                load(rows)
-                    .await
-                    .map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>)
-            })
-            .await?
-            .clone();
+        let value = match value {
+            Ok(value) => value,
+            Err(cell) => cell
+                .get_or_try_init(|| {
+                    // Boxed: the load (a query) is a large future, and this one is part of the
+                    // future of every relation field, which async-graphql boxes (copies).
+                    Box::pin(async move {
+                        load(self.rows.clone())
+                            .await
+                            .map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>)
+                    })
+                })
+                .await?
+                .clone(),
+        };
         value.downcast::<T>().map_err(|_| {
             ApiError::Internal(anyhow::anyhow!(
                 "sibling cache type mismatch for {relation}"
@@ -195,30 +204,14 @@ impl<M: Record> Node<M> {
 
     /// Decides the current field for this row and records the audit entry.
     pub async fn decide(&self, ctx: &Context<'_>) -> GqlResult<Access> {
-        let rc = RequestCtx::of(ctx);
-        let field_name = ctx.field().name();
-        let Some(fid) = rc.app.fields.get(M::TYPE, field_name) else {
-            // Fail closed: a field without a policy entry is never served.
-            return Err(forbidden_field(
-                &format!("{}.{field_name}", M::TYPE),
-                "the field has no entry in the remit policy",
-            ));
-        };
-        let facts = self.facts(rc).await.map_err(ApiError::into_gql)?;
-        self.decide_at(ctx, rc, M::TYPE, fid, &facts)
+        self.decide_for(ctx, M::TYPE).await
     }
 
     /// Decides the current field of `ty`, a type nested in this row (e.g. a care plan's
     /// interventions), with this row's facts.
     pub async fn decide_for(&self, ctx: &Context<'_>, ty: &'static str) -> GqlResult<Access> {
         let rc = RequestCtx::of(ctx);
-        let field_name = ctx.field().name();
-        let Some(fid) = rc.app.fields.get(ty, field_name) else {
-            return Err(forbidden_field(
-                &format!("{ty}.{field_name}"),
-                "the field has no entry in the remit policy",
-            ));
-        };
+        let fid = field_id(rc, ctx, ty)?;
         let facts = self.facts(rc).await.map_err(ApiError::into_gql)?;
         self.decide_at(ctx, rc, ty, fid, &facts)
     }
@@ -232,13 +225,13 @@ impl<M: Record> Node<M> {
         fid: FieldId,
         facts: &RowFacts,
     ) -> GqlResult<Access> {
-        let access = self.apply_as(rc, ty, fid, ctx.field().name(), facts)?;
-        if rc
-            .policy
-            .is_sensitive(rc.policy.group_of(fid, facts.classes))
-        {
+        let policy = &rc.policy;
+        let group = policy.group_of(fid, facts.classes);
+        let sensitive = policy.is_sensitive(group);
+        let access = self.apply_as(rc, ty, fid, group, sensitive, facts)?;
+        if sensitive {
             if let Some(p) = ctx.path_node.as_ref() {
-                rc.audit.served_at(p.to_string_vec());
+                rc.audit.served_at(p);
             }
         }
         Ok(access)
@@ -249,12 +242,14 @@ impl<M: Record> Node<M> {
         rc: &RequestCtx,
         ty: &'static str,
         fid: FieldId,
-        field_name: &str,
+        group: GroupId,
+        sensitive: bool,
         facts: &RowFacts,
     ) -> GqlResult<Access> {
         let policy = &rc.policy;
-        let group = policy.group_of(fid, facts.classes);
-        let sensitive = policy.is_sensitive(group);
+        // Interned names: recording them in the collector copies nothing.
+        let field_name = rc.app.fields.field_name(fid);
+        let group_name = rc.app.fields.group_name(group);
         let record = |decision: Decision| {
             if sensitive {
                 rc.audit.read(
@@ -262,7 +257,7 @@ impl<M: Record> Node<M> {
                     self.row.id(),
                     self.row.child_id(),
                     field_name,
-                    policy.group_name(group),
+                    group_name,
                     decision,
                 );
             }
@@ -281,7 +276,7 @@ impl<M: Record> Node<M> {
                     self.row.id(),
                     self.row.child_id(),
                     field_name,
-                    policy.group_name(group),
+                    group_name,
                     Decision::BreakGlass,
                 );
                 Ok(Access::Value)
@@ -373,16 +368,22 @@ impl<M: Record> Node<M> {
     /// limits still apply here.
     pub async fn check(&self, ctx: &Context<'_>) -> GqlResult<()> {
         let rc = RequestCtx::of(ctx);
-        let field_name = ctx.field().name();
-        let Some(fid) = rc.app.fields.get(M::TYPE, field_name) else {
-            return Err(forbidden_field(
-                &format!("{}.{field_name}", M::TYPE),
-                "the field has no entry in the remit policy",
-            ));
-        };
+        let fid = field_id(rc, ctx, M::TYPE)?;
         let mut facts = self.facts(rc).await.map_err(ApiError::into_gql)?;
         facts.own_org = true;
         facts.same_agency = true;
         self.decide_at(ctx, rc, M::TYPE, fid, &facts).map(|_| ())
     }
+}
+
+/// The policy id of the current field of `ty`. Fail closed: a field without a policy entry is
+/// never served.
+fn field_id(rc: &RequestCtx, ctx: &Context<'_>, ty: &str) -> GqlResult<FieldId> {
+    let field_name = ctx.field().name();
+    rc.app.fields.get(ty, field_name).ok_or_else(|| {
+        forbidden_field(
+            &format!("{ty}.{field_name}"),
+            "the field has no entry in the remit policy",
+        )
+    })
 }
