@@ -101,19 +101,15 @@ impl Delivery {
 impl Delivery {
     /// A value shared by the subscribers whose answers cannot differ (same `key`), made by the
     /// first of them: e.g. the access facts of the record's child for one role and purpose.
-    pub fn shared<T: Any + Send + Sync>(
-        &self,
-        key: String,
-        make: impl FnOnce() -> Arc<T>,
-    ) -> Arc<T> {
+    pub fn shared<T: Any + Send + Sync>(&self, key: &str, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
         let Ok(mut map) = self.shared.lock() else {
             return make();
         };
-        if let Some(found) = map.get(&key).and_then(|v| v.clone().downcast::<T>().ok()) {
+        if let Some(found) = map.get(key).and_then(|v| v.clone().downcast::<T>().ok()) {
             return found;
         }
         let made = make();
-        map.insert(key, made.clone() as Shared);
+        map.insert(key.to_owned(), made.clone() as Shared);
         made
     }
 }

@@ -174,10 +174,13 @@ struct Watcher {
     session: Arc<WsSession>,
     field: &'static str,
     operation: String,
-    /// Subscribers with the same group share one resolution of an event ([`Watcher::group`]).
-    group: Arc<str>,
     /// The row scope predicate, as the key of the per-event scope check.
     scope_key: Arc<str>,
+    /// Per-event cache keys of the group's shared answer (subscribers with the same
+    /// [`Watcher::group`] share one resolution) and of this user's audit entry, made once here
+    /// rather than for every event.
+    answer_key: String,
+    audit_key: String,
 }
 
 /// Keeps the active-subscriptions gauge while a stream lives.
@@ -211,13 +214,16 @@ impl Watcher {
             .unwrap_or_else(|| field.to_owned());
         let scope_key: Arc<str> = format!("{:?}", rc.policy.row_scope(&rc.principal)).into();
         let group = Self::group(ctx, rc, &scope_key, &operation);
+        let answer_key = format!("answer|{group}");
+        let audit_key = format!("audit|{group}|{}", rc.principal.sub);
         Ok(Self {
             app: rc.app.clone(),
             session,
             field,
             operation,
-            group,
             scope_key,
+            answer_key,
+            audit_key,
         })
     }
 
@@ -346,11 +352,11 @@ where
             }
             // The child's access facts are computed once per event for subscribers whose facts
             // cannot differ, not once per subscriber (ten thousand subscribers, one query).
-            let kids = d.shared(access_key(&rc), || ChildSet::new(row.child_id().into_iter().collect()));
+            let kids = d.shared(&access_key(&rc), || ChildSet::new(row.child_id().into_iter().collect()));
             let node = Node::new(row.clone(), Siblings::new(vec![row]), kids);
             let share = Share {
-                answer: d.shared(format!("answer|{}", w.group), Default::default),
-                audit: d.shared(format!("audit|{}|{}", w.group, rc.principal.sub), Default::default),
+                answer: d.shared(&w.answer_key, Default::default),
+                audit: d.shared(&w.audit_key, Default::default),
             };
             yield Ok(Delivered::new(rc, wrap(node), d.event.model.at).sharing(share));
         }
