@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carehub_entity::change_event;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement};
 use tokio::sync::Notify;
 
 use super::bus::{Core, Source};
@@ -76,34 +73,69 @@ pub async fn assign_cursors(
             return Ok(Vec::new());
         }
     }
-    let sql = format!(
-        "UPDATE change_events SET cursor = s.base + s.rn FROM (\
-           SELECT p.id, ROW_NUMBER() OVER (ORDER BY p.id) AS rn, \
-                  (SELECT COALESCE(MAX(c.cursor), 0) FROM change_events c WHERE c.cursor IS NOT NULL) AS base \
-           FROM change_events p WHERE p.cursor IS NULL ORDER BY p.id LIMIT {BATCH}) s \
-         WHERE change_events.id = s.id"
-    );
-    let res = txn
-        .execute_raw(Statement::from_string(backend, sql))
-        .await?;
-    let events = if res.rows_affected() > 0 {
-        change_event::Entity::find()
-            .filter(change_event::Column::Cursor.is_not_null())
-            .order_by_desc(change_event::Column::Cursor)
-            .limit(res.rows_affected())
-            .all(&txn)
-            .await?
-    } else {
-        Vec::new()
+    let mut events = match number_batch(&txn, backend).await {
+        Ok(events) => events,
+        Err(e) => {
+            // A position behind the feed (restored data, a hand-made row) makes numbering
+            // collide with an existing cursor: put the position back on the feed's end so the
+            // next pass succeeds, and report this one.
+            txn.rollback().await?;
+            resync_position(db).await?;
+            return Err(e);
+        }
     };
+    if let Some(last) = events.iter().filter_map(|m| m.cursor).max() {
+        let sql = format!(
+            "UPDATE outbox_position SET last_cursor = {} WHERE id = 1",
+            crate::service::relations::placeholders(backend, 1, 1)
+        );
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [last.into()]))
+            .await?;
+    }
     txn.commit().await?;
-    let mut out: Vec<PublishedEvent> = events
+    events.sort_by_key(|m| m.cursor);
+    Ok(events
         .into_iter()
         .map(|m| PublishedEvent {
             cursor: m.cursor.unwrap_or_default(),
             model: m,
         })
+        .collect())
+}
+
+/// Numbers up to `BATCH` rows without a cursor, in id order, after the relay's position, and
+/// returns them (one statement: the rows come back through `RETURNING`).
+async fn number_batch(
+    txn: &sea_orm::DatabaseTransaction,
+    backend: DatabaseBackend,
+) -> Result<Vec<change_event::Model>, sea_orm::DbErr> {
+    use sea_orm::Iterable;
+    // Unqualified names: SQLite's RETURNING may only name the updated table's columns, and
+    // the subquery's columns (eid, rn, base) cannot clash with them on PostgreSQL.
+    let columns: Vec<&str> = change_event::Column::iter()
+        .map(|c| sea_orm::IdenStatic::as_str(&c))
         .collect();
-    out.sort_by_key(|e| e.cursor);
-    Ok(out)
+    let sql = format!(
+        "UPDATE change_events SET cursor = s.base + s.rn FROM (\
+           SELECT p.id AS eid, ROW_NUMBER() OVER (ORDER BY p.id) AS rn, \
+                  (SELECT last_cursor FROM outbox_position WHERE id = 1) AS base \
+           FROM change_events p WHERE p.cursor IS NULL ORDER BY p.id LIMIT {BATCH}) s \
+         WHERE change_events.id = s.eid RETURNING {}",
+        columns.join(", ")
+    );
+    change_event::Entity::find()
+        .from_raw_sql(Statement::from_string(backend, sql))
+        .all(txn)
+        .await
+}
+
+/// Sets the relay's position to the highest cursor handed out.
+async fn resync_position(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE outbox_position SET last_cursor = \
+         (SELECT COALESCE(MAX(cursor), 0) FROM change_events) WHERE id = 1",
+    ))
+    .await?;
+    Ok(())
 }

@@ -67,31 +67,36 @@ pub async fn clear<C: ConnectionTrait>(
     resolution: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<u64> {
-    let res = flag::Entity::update_many()
-        .col_expr(
-            flag::Column::ResolvedAt,
-            sea_orm::sea_query::Expr::value(at),
-        )
-        .col_expr(
-            flag::Column::ResolvedBy,
-            sea_orm::sea_query::Expr::value(SYSTEM),
-        )
-        .col_expr(
-            flag::Column::Resolution,
-            sea_orm::sea_query::Expr::value(resolution),
-        )
-        .col_expr(flag::Column::UpdatedAt, sea_orm::sea_query::Expr::value(at))
-        .filter(flag::Column::ChildId.eq(child))
-        .filter(flag::Column::Kind.eq(kind))
-        .filter(flag::Column::SubjectKey.eq(subject))
-        .filter(flag::Column::ResolvedAt.is_null())
+    let res = clear_query(child, kind, subject, resolution, at)
         .exec(db)
         .await?;
     Ok(res.rows_affected)
 }
 
+/// The update that resolves the open flag of (child, kind, subject). Mutations defer it to
+/// their commit (`WriteCtx::clear_flag`); the sweep runs it at once (`clear`).
+pub fn clear_query(
+    child: Uuid,
+    kind: FlagKind,
+    subject: &str,
+    resolution: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> sea_orm::UpdateMany<flag::Entity> {
+    use sea_orm::sea_query::Expr;
+    flag::Entity::update_many()
+        .col_expr(flag::Column::ResolvedAt, Expr::value(at))
+        .col_expr(flag::Column::ResolvedBy, Expr::value(SYSTEM))
+        .col_expr(flag::Column::Resolution, Expr::value(resolution))
+        .col_expr(flag::Column::UpdatedAt, Expr::value(at))
+        .filter(flag::Column::ChildId.eq(child))
+        .filter(flag::Column::Kind.eq(kind))
+        .filter(flag::Column::SubjectKey.eq(subject))
+        .filter(flag::Column::ResolvedAt.is_null())
+}
+
 /// A visit done clears its overdue flags; a planned visit already past due raises one.
-pub async fn after_visit(w: &mut WriteCtx, v: &visit::Model) -> ApiResult<()> {
+/// `created`: the visit was inserted by this write, so no flag can name it yet.
+pub async fn after_visit(w: &mut WriteCtx, v: &visit::Model, created: bool) -> ApiResult<()> {
     let key = v.id.to_string();
     let kind = if v.kind == carehub_entity::enums::VisitKind::PostDischargeFollowUp {
         FlagKind::OverdueFollowUp
@@ -99,7 +104,9 @@ pub async fn after_visit(w: &mut WriteCtx, v: &visit::Model) -> ApiResult<()> {
         FlagKind::OverdueVisit
     };
     if v.done_at.is_some() || v.archived_at.is_some() {
-        clear(&w.txn, v.child_id, kind, &key, "visit recorded", w.at).await?;
+        if !created {
+            w.clear_flag(v.child_id, kind, &key, "visit recorded");
+        }
     } else if let Some(due) = v.due_date {
         if due < w.at.date_naive() {
             raise(

@@ -11,14 +11,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use carehub_entity::enums::Agency;
+use carehub_entity::enums::{Agency, FlagKind};
 use carehub_entity::{change_event, child, workflow_transition};
 use carehub_policy::{ClassSet, GroupSet, RowFacts, WriteDecision};
 use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{InsertStatement, UpdateStatement};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, PrimaryKeyTrait, QueryFilter,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, PrimaryKeyTrait, QueryFilter, QueryTrait,
+    Statement,
 };
 use serde::Serialize;
 use serde_json::{json, Value as Json};
@@ -62,6 +64,15 @@ pub struct WriteCtx {
     pub at: DateTime<Utc>,
     events: Vec<change_event::ActiveModel>,
     audit: Vec<AuditRecord>,
+    /// Writes whose results the mutation does not read back (flag clears, transitions),
+    /// sent with the outbox and audit rows at commit.
+    deferred: Vec<Deferred>,
+}
+
+/// A statement held until commit.
+enum Deferred {
+    Insert(InsertStatement),
+    Update(UpdateStatement),
 }
 
 impl WriteCtx {
@@ -75,6 +86,7 @@ impl WriteCtx {
             at: now(),
             events: Vec::new(),
             audit: Vec::new(),
+            deferred: Vec::new(),
         })
     }
 
@@ -349,7 +361,7 @@ impl WriteCtx {
         }
     }
 
-    /// Records a workflow transition (who, when, why).
+    /// Records a workflow transition (who, when, why), written at commit.
     pub async fn transition(
         &mut self,
         entity: &str,
@@ -359,7 +371,7 @@ impl WriteCtx {
         to: &str,
         note: Option<String>,
     ) -> ApiResult<()> {
-        workflow_transition::ActiveModel {
+        let row = workflow_transition::ActiveModel {
             id: Set(Uuid::now_v7()),
             entity: Set(entity.to_owned()),
             record_id: Set(record),
@@ -370,33 +382,82 @@ impl WriteCtx {
             actor: Set(self.rc.principal.sub.clone()),
             actor_org: Set(self.rc.principal.org.clone()),
             note: Set(note),
-        }
-        .insert(&self.txn)
-        .await?;
+        };
+        self.deferred.push(Deferred::Insert(
+            workflow_transition::Entity::insert(row).into_query(),
+        ));
         Ok(())
     }
 
-    /// Writes the outbox rows and audit entries and commits everything at once.
+    /// Resolves the open flag of (child, kind, subject), if any, at commit.
+    pub fn clear_flag(&mut self, child: Uuid, kind: FlagKind, subject: &str, resolution: &str) {
+        self.deferred.push(Deferred::Update(
+            flags::clear_query(child, kind, subject, resolution, self.at).into_query(),
+        ));
+    }
+
+    /// Writes the deferred statements, the outbox rows and the audit entries and commits
+    /// everything at once. On PostgreSQL they travel as one statement (data-modifying CTEs):
+    /// a mutation's round trips are what its throughput is made of.
     pub async fn commit(mut self) -> ApiResult<()> {
+        let mut tail = std::mem::take(&mut self.deferred);
         let events = std::mem::take(&mut self.events);
         if !events.is_empty() {
-            change_event::Entity::insert_many(events)
-                .exec(&self.txn)
-                .await?;
+            tail.push(Deferred::Insert(
+                change_event::Entity::insert_many(events).into_query(),
+            ));
         }
         let records = std::mem::take(&mut self.audit);
         let lane = self.rc.app.audit.lane().await;
         let (rows, head) = lane.extend(&records);
         if !rows.is_empty() {
-            carehub_entity::audit_entry::Entity::insert_many(rows)
-                .exec(&self.txn)
-                .await?;
+            tail.push(Deferred::Insert(
+                carehub_entity::audit_entry::Entity::insert_many(rows).into_query(),
+            ));
+        }
+        let backend = self.txn.get_database_backend();
+        if backend == DatabaseBackend::Postgres && tail.len() > 1 {
+            self.txn.execute_raw(chained(&tail)).await?;
+        } else {
+            for d in &tail {
+                let stmt = match d {
+                    Deferred::Insert(q) => backend.build(q),
+                    Deferred::Update(q) => backend.build(q),
+                };
+                self.txn.execute_raw(stmt).await?;
+            }
         }
         self.txn.commit().await?;
         lane.advance(head);
         self.rc.app.events.notify_committed();
         Ok(())
     }
+}
+
+/// `WITH w0 AS (s0), w1 AS (s1), … sN`: PostgreSQL runs every part, once, in one statement.
+/// The parts touch different rows (they never read what another writes), so sharing one
+/// snapshot changes nothing.
+fn chained(parts: &[Deferred]) -> Statement {
+    use sea_orm::sea_query::{PostgresQueryBuilder, SqlWriterValues};
+    use std::fmt::Write;
+    fn put(d: &Deferred, w: &mut SqlWriterValues) {
+        match d {
+            Deferred::Insert(q) => q.build_collect_into(PostgresQueryBuilder, w),
+            Deferred::Update(q) => q.build_collect_into(PostgresQueryBuilder, w),
+        }
+    }
+    let mut w = SqlWriterValues::new("$", true);
+    let (ctes, main) = parts.split_at(parts.len().saturating_sub(1));
+    for (i, d) in ctes.iter().enumerate() {
+        let _ = write!(w, "{}w{i} AS (", if i == 0 { "WITH " } else { ", " });
+        put(d, &mut w);
+        let _ = w.write_str(") ");
+    }
+    for d in main {
+        put(d, &mut w);
+    }
+    let (sql, values) = w.into_parts();
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }
 
 fn column<E: EntityTrait>(name: &str) -> Option<E::Column> {

@@ -25,7 +25,7 @@ use crate::graphql::enums::{Agency, CarePlanKind, CarePlanStatus, RiskLevel};
 use crate::graphql::query::parse_id;
 use crate::graphql::types::records::CarePlan;
 use crate::write::workflow::CARE_PLAN;
-use crate::write::{flags, provided, WriteCtx};
+use crate::write::{provided, WriteCtx};
 
 /// One intervention of a plan: what, by whom, how often, by when.
 #[derive(InputObject)]
@@ -576,16 +576,12 @@ impl CarePlanMutation {
                     .gql()?;
                 }
             }
-            flags::clear(
-                &w.txn,
+            w.clear_flag(
                 row.child_id,
                 FlagKind::RedWithoutPlan,
                 "risk",
                 "care plan activated",
-                w.at,
-            )
-            .await
-            .gql()?;
+            );
         }
         w.commit().await.gql()?;
         Ok(Some(CarePlan(node(row))))

@@ -368,16 +368,12 @@ impl ReferralMutation {
             to,
             EStatus::Accepted | EStatus::Rejected | EStatus::Received
         ) {
-            crate::write::flags::clear(
-                &w.txn,
+            w.clear_flag(
                 row.child_id,
                 carehub_entity::enums::FlagKind::ReferralSlaBreach,
                 &row.id.to_string(),
                 "answered",
-                w.at,
-            )
-            .await
-            .gql()?;
+            );
         }
         w.transition(
             "Referral",

@@ -18,7 +18,7 @@ use crate::graphql::query::parse_id;
 use crate::graphql::types::child::Child;
 use crate::graphql::types::records::Screening;
 use crate::write::derived::{rank, recompute_child, RISK_REVIEW};
-use crate::write::{flags, provided, WriteCtx};
+use crate::write::{provided, WriteCtx};
 
 /// A screening result.
 #[derive(InputObject)]
@@ -123,16 +123,12 @@ impl ScreeningMutation {
             .await
             .gql()?;
         recompute_child(&mut w, child_id).await.gql()?;
-        flags::clear(
-            &w.txn,
+        w.clear_flag(
             child_id,
             FlagKind::MissingScreening,
             &row.school_year.to_string(),
             "screened",
-            w.at,
-        )
-        .await
-        .gql()?;
+        );
         w.commit().await.gql()?;
         Ok(Some(Screening(node(row))))
     }

@@ -108,7 +108,9 @@ impl VisitMutation {
             .insert::<visit::Entity, _>(am, Some(child.residence_region_code))
             .await
             .gql()?;
-        crate::write::flags::after_visit(&mut w, &row).await.gql()?;
+        crate::write::flags::after_visit(&mut w, &row, true)
+            .await
+            .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Visit(node(row))))
     }
@@ -161,7 +163,9 @@ impl VisitMutation {
             )
             .await
             .gql()?;
-        crate::write::flags::after_visit(&mut w, &row).await.gql()?;
+        crate::write::flags::after_visit(&mut w, &row, false)
+            .await
+            .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Visit(node(row))))
     }
