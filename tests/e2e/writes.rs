@@ -521,3 +521,84 @@ backend_test!(
     );
     }
 );
+
+backend_test!(outbox_relay_heals_a_position_behind_the_feed, |backend| {
+    // The relay numbers new change events after the position it keeps in outbox_position.
+    // A position behind the feed (a restored backup, a hand-edited row) would hand out a
+    // cursor that exists already: the relay must put its position back on the feed's end
+    // and go on, losing and duplicating nothing.
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(backend).await;
+    let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
+    let teacher = app.token(
+        "EDUCATION",
+        "education.head_teacher",
+        Some(&fx.school_a.to_string()),
+        "450102",
+        "teacher-a1",
+    );
+    let officer = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        Some(&fx.civil_office.to_string()),
+        "450102",
+        "officer-1",
+    );
+    const FEED: &str = "query($a: String) { changes(after: $a, first: 100, entities: [\"Visit\"]) { cursor recordId } }";
+    let visit = |n: u32| {
+        let (app, t, child) = (&app, teacher.clone(), fx.c1.to_string());
+        async move {
+            let b = app
+                    .gql(&t, RECORD_VISIT, json!({"i": {"childId": child, "kind": "TALK", "doneAt": "2026-10-22T09:00:00Z", "observations": format!("relay {n}")}}))
+                    .await;
+            assert!(b["errors"].is_null(), "{b}");
+            b["data"]["recordVisit"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    // Waits until `id` is in the feed after `after`; returns the feed's entries.
+    let feed_with = |id: String, after: Option<String>| {
+        let (app, officer) = (&app, officer.clone());
+        async move {
+            for _ in 0..100 {
+                let b = app.gql(&officer, FEED, json!({"a": after})).await;
+                assert!(b["errors"].is_null(), "{b}");
+                let page = b["data"]["changes"].as_array().unwrap().clone();
+                if page.iter().any(|e| e["recordId"] == json!(id)) {
+                    return page;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("visit {id} never reached the change feed");
+        }
+    };
+
+    let first = visit(1).await;
+    let page = feed_with(first.clone(), None).await;
+    let first_cursor = page
+        .iter()
+        .find(|e| e["recordId"] == json!(first))
+        .and_then(|e| e["cursor"].as_str())
+        .unwrap()
+        .to_owned();
+
+    app.conn()
+        .execute_unprepared("UPDATE outbox_position SET last_cursor = 0")
+        .await
+        .unwrap();
+    let second = visit(2).await;
+    let after = feed_with(second.clone(), Some(first_cursor.clone())).await;
+    let ids: Vec<&str> = after
+        .iter()
+        .map(|e| e["recordId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![second.as_str()],
+        "the second visit follows the first, once"
+    );
+    let all = feed_with(second.clone(), None).await;
+    let mut cursors: Vec<&str> = all.iter().map(|e| e["cursor"].as_str().unwrap()).collect();
+    let n = cursors.len();
+    cursors.dedup();
+    assert_eq!(cursors.len(), n, "no cursor handed out twice: {all:?}");
+});
