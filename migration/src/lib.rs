@@ -10,6 +10,7 @@ mod m20261128_000002_create_child_record;
 mod m20261128_000003_create_accountability;
 mod m20261128_000004_create_partners;
 mod m20261129_000005_outbox_position;
+mod m20261129_000006_enrollment_child_index;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_accountability::Migration),
             Box::new(m20261128_000004_create_partners::Migration),
             Box::new(m20261129_000005_outbox_position::Migration),
+            Box::new(m20261129_000006_enrollment_child_index::Migration),
         ]
     }
 }
