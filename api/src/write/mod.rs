@@ -362,7 +362,7 @@ impl WriteCtx {
     }
 
     /// Records a workflow transition (who, when, why), written at commit.
-    pub async fn transition(
+    pub fn transition(
         &mut self,
         entity: &str,
         record: Uuid,

@@ -350,7 +350,6 @@ impl CarePlanMutation {
             EStatus::Draft.as_str(),
             None,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(CarePlan(node(row))))
@@ -542,7 +541,6 @@ impl CarePlanMutation {
             to.as_str(),
             note,
         )
-        .await
         .gql()?;
         if to == EStatus::Active {
             // The approved revision supersedes the version it revises.
@@ -572,7 +570,6 @@ impl CarePlanMutation {
                         EStatus::Closed.as_str(),
                         Some(why),
                     )
-                    .await
                     .gql()?;
                 }
             }
@@ -683,7 +680,6 @@ impl CarePlanMutation {
             EStatus::Draft.as_str(),
             Some(why),
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(CarePlan(node(row))))

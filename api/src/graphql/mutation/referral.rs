@@ -263,7 +263,6 @@ impl ReferralMutation {
             row.status.as_str(),
             None,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Referral(node(row))))
@@ -383,7 +382,6 @@ impl ReferralMutation {
             to.as_str(),
             note,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Referral(node(row))))

@@ -185,7 +185,6 @@ impl ReportMutation {
             EStatus::Reported.as_str(),
             None,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Report(node(row))))
@@ -240,7 +239,6 @@ impl ReportMutation {
             to.as_str(),
             note,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(Report(node(row))))

@@ -148,7 +148,6 @@ impl ReturnToSchoolMutation {
             EStatus::PendingClearance.as_str(),
             None,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(ReturnToSchool(node(row))))
@@ -280,7 +279,6 @@ impl ReturnToSchoolMutation {
             to.as_str(),
             note,
         )
-        .await
         .gql()?;
         if let Some((from, e)) = returned_to {
             let why = format!("return to school {} RETURNED", row.id);
@@ -292,7 +290,6 @@ impl ReturnToSchoolMutation {
                 EnrollmentStatus::Returned.as_str(),
                 Some(why),
             )
-            .await
             .gql()?;
         }
         w.commit().await.gql()?;

@@ -176,7 +176,6 @@ impl ScreeningMutation {
             level.as_str(),
             Some(note.clone()),
         )
-        .await
         .gql()?;
         w.audit_write(
             "Child",

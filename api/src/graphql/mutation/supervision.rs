@@ -198,7 +198,6 @@ impl SupervisionMutation {
             EStatus::Open.as_str(),
             None,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(SupervisionFinding(node(row))))
@@ -262,7 +261,6 @@ impl SupervisionMutation {
             to.as_str(),
             note,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(SupervisionFinding(node(row))))

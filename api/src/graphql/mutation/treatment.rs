@@ -228,7 +228,6 @@ impl TreatmentMutation {
                 ReferralStatus::Sent.as_str(),
                 Some("discharge".into()),
             )
-            .await
             .gql()?;
         }
         recompute_child(&mut w, row.child_id).await.gql()?;

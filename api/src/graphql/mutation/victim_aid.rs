@@ -165,7 +165,6 @@ impl VictimAidMutation {
             EStatus::Open.as_str(),
             None,
         )
-        .await
         .gql()?;
         w.commit().await.gql()?;
         Ok(Some(VictimAid(node(row))))
@@ -248,7 +247,6 @@ impl VictimAidMutation {
                 to.as_str(),
                 None,
             )
-            .await
             .gql()?;
         }
         w.commit().await.gql()?;
