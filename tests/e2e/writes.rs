@@ -334,6 +334,28 @@ backend_test!(referral_workflow_sides_and_states, |backend| {
     let path: Vec<String> = transitions.iter().map(|t| t.to_status.clone()).collect();
     assert_eq!(path, vec!["SENT", "RECEIVED", "ACCEPTED"]);
     assert!(transitions.iter().all(|t| !t.actor.is_empty()));
+    // Every change event of the referral carries its child's region (subscriptions route by
+    // it), including the updates, whose write loaded the child only to check the scope.
+    let child = ent::child::Entity::find_by_id(fx.c2)
+        .one(app.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let events = ent::change_event::Entity::find()
+        .filter(ent::change_event::Column::RecordId.eq(id.parse::<uuid::Uuid>().unwrap()))
+        .all(app.conn())
+        .await
+        .unwrap();
+    let ops: Vec<(&str, Option<i64>)> = events
+        .iter()
+        .map(|e| (e.op.as_str(), e.region_code))
+        .collect();
+    let region = Some(child.residence_region_code);
+    assert_eq!(
+        ops,
+        vec![("CREATE", region), ("UPDATE", region), ("UPDATE", region)],
+        "{events:?}"
+    );
 });
 
 backend_test!(harm_reports_go_to_the_police, |backend| {

@@ -67,6 +67,9 @@ pub struct WriteCtx {
     /// Writes whose results the mutation does not read back (flag clears, transitions),
     /// sent with the outbox and audit rows at commit.
     deferred: Vec<Deferred>,
+    /// Residence region of the children this write loaded: a change event carries its
+    /// child's region, so the event router need not look it up again after commit.
+    regions: std::sync::Mutex<Vec<(Uuid, i64)>>,
 }
 
 /// A statement held until commit.
@@ -87,6 +90,7 @@ impl WriteCtx {
             events: Vec::new(),
             audit: Vec::new(),
             deferred: Vec::new(),
+            regions: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -100,12 +104,23 @@ impl WriteCtx {
     /// Loads a child for a write. Outside the writer's scope it does not exist.
     pub async fn child(&self, id: Uuid) -> ApiResult<child::Model> {
         let scope = self.rc.scope_or_forbidden()?;
-        child::Entity::find_by_id(id)
+        let child = child::Entity::find_by_id(id)
             .filter(scope)
             .filter(child::Column::ArchivedAt.is_null())
             .one(&self.txn)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no child {id} in your scope")))
+            .ok_or_else(|| ApiError::NotFound(format!("no child {id} in your scope")))?;
+        if let Ok(mut known) = self.regions.lock() {
+            known.push((child.id, child.residence_region_code));
+        }
+        Ok(child)
+    }
+
+    /// The residence region of `child` if this write loaded it.
+    fn known_region(&self, child: Option<Uuid>) -> Option<i64> {
+        let child = child?;
+        let known = self.regions.lock().ok()?;
+        known.iter().find(|(id, _)| *id == child).map(|(_, r)| *r)
     }
 
     /// Loads a child-owned record for a write: it must exist, not be archived, and its child
@@ -220,7 +235,7 @@ impl WriteCtx {
             actor_org: Set(self.rc.principal.org.clone()),
             purpose: Set(Some(self.rc.principal.purpose.as_str().to_owned())),
             request_id: Set(Some(self.rc.request_id.clone())),
-            region_code: Set(region),
+            region_code: Set(region.or_else(|| self.known_region(new.child_id()))),
             at: Set(self.at),
         });
         self.audit_write(M::TYPE, new.id(), new.child_id(), op, fields.clone(), None);
