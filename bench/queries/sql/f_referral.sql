@@ -15,7 +15,8 @@
 WITH t AS (
   SELECT rt.referral_id, rt.version, rt.to_org, rt.sub FROM bench.referral_targets rt WHERE rt.idx = :k
 ), o AS (
-  SELECT r.id, r.child_id, r.status, r.escalated, t.version AS expected, t.to_org, t.sub
+  SELECT r.id, r.child_id, r.status, r.escalated, t.version AS expected, t.to_org, t.sub,
+         ch.residence_region_code
   FROM public.referrals r JOIN t ON r.id = t.referral_id
   JOIN public.children ch ON ch.id = r.child_id AND ch.archived_at IS NULL
   WHERE r.to_org_id = t.to_org AND r.status = 'SENT'
@@ -50,7 +51,7 @@ WITH t AS (
            || CASE WHEN o.escalated <> u.escalated
                    THEN jsonb_build_object('escalated', jsonb_build_array(o.escalated, u.escalated))
                    ELSE '{}'::jsonb END),
-         u.updated_by, 'HEALTH', o.to_org::text, 'TREATMENT', gen_random_uuid()::text, NULL, now()
+         u.updated_by, 'HEALTH', o.to_org::text, 'TREATMENT', gen_random_uuid()::text, o.residence_region_code, now()
   FROM u, o
   RETURNING 1
 ), a AS (
