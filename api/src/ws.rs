@@ -52,6 +52,8 @@ pub struct WsSession {
     /// The token's `exp` (Unix seconds).
     pub expires_at: i64,
     pub client_addr: Option<String>,
+    /// The server's partner state (revocation list), for sessions of API clients.
+    pub partners: Option<web::Data<crate::partners::Partners>>,
 }
 
 impl std::fmt::Debug for WsSession {
@@ -84,6 +86,21 @@ impl WsSession {
             )));
         }
         Ok(self.principal.clone())
+    }
+
+    /// For an API client's session: the client is still enabled. A disabled (revoked) client
+    /// is refused on every delivery, as on every HTTP request; other sessions pass at once.
+    pub async fn admitted(&self, app: &AppState) -> Result<(), ApiError> {
+        let (Some(client_id), Some(partners)) = (&self.principal.client_id, &self.partners) else {
+            return Ok(());
+        };
+        // Boxed: the check (Redis, then the client row) would otherwise sit in every idle
+        // subscription's state, partner or not.
+        match Box::pin(partners.revocation.check(app, client_id)).await {
+            Ok(_) => Ok(()),
+            Err((Code::Unauthenticated, message)) => Err(ApiError::Unauthenticated(message)),
+            Err((_, message)) => Err(ApiError::Unavailable(message)),
+        }
     }
 }
 
@@ -158,6 +175,9 @@ pub async fn graphql_ws(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
+    let partners = req
+        .app_data::<web::Data<crate::partners::Partners>>()
+        .cloned();
     actix_web::rt::spawn(serve(
         app.get_ref().clone(),
         schema.get_ref().clone(),
@@ -165,6 +185,7 @@ pub async fn graphql_ws(
         session,
         stream,
         client_addr,
+        partners,
     ));
     Ok(response)
 }
@@ -190,6 +211,7 @@ async fn serve(
     mut session: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
     client_addr: Option<String>,
+    partners: Option<web::Data<crate::partners::Partners>>,
 ) {
     let stats = app.events.stats().clone();
     stats.ws_connections.fetch_add(1, Ordering::Relaxed);
@@ -202,7 +224,11 @@ async fn serve(
         let id = id.clone();
         move |payload: serde_json::Value| async move {
             outcome.started.store(true, Ordering::Relaxed);
-            match authenticate_init(&app, &payload, id, client_addr) {
+            let admitted = match authenticate_init(&app, &payload, id, client_addr, partners) {
+                Ok((session, rc)) => session.admitted(&app).await.map(|()| (session, rc)),
+                Err(e) => Err(e),
+            };
+            match admitted {
                 Ok((session, rc)) => {
                     outcome
                         .expires_at
@@ -351,6 +377,7 @@ fn authenticate_init(
     payload: &serde_json::Value,
     id: String,
     client_addr: Option<String>,
+    partners: Option<web::Data<crate::partners::Partners>>,
 ) -> Result<(WsSession, RequestCtx), ApiError> {
     let field = |names: &[&str]| -> Option<String> {
         let obj = payload.as_object()?;
@@ -404,6 +431,7 @@ fn authenticate_init(
             principal,
             expires_at: claims.exp,
             client_addr,
+            partners,
         },
         rc,
     ))

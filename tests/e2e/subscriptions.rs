@@ -603,6 +603,41 @@ backend_test!(connections_without_a_valid_token_are_refused, |backend| {
         ),
         other => panic!("{other:?}"),
     }
+    // An API client that was disabled: its token still verifies, the connection is refused
+    // (as every HTTP request of the client is), and an enabled client is accepted.
+    let (id, secret) = crate::partners::new_client(
+        &app,
+        "partner.school_system",
+        carehub_entity::enums::SafelistMode::Log,
+    )
+    .await;
+    let client_token = crate::partners::client_token(&app, &id, &secret).await;
+    let mut c = Client::connect(&app.address, "/graphql/ws", Proto::Transport).await;
+    match c
+        .init(json!({"Authorization": format!("Bearer {client_token}")}))
+        .await
+    {
+        Frame::Json(v) => assert_eq!(v["type"], "connection_ack", "{v}"),
+        other => panic!("an enabled client is accepted: {other:?}"),
+    }
+    carehub_api::partners::clients::disable(
+        app.conn(),
+        &carehub_api::partners::RedisHandle::new(&app.state.settings),
+        &id,
+    )
+    .await
+    .unwrap();
+    let mut c = Client::connect(&app.address, "/graphql/ws", Proto::Transport).await;
+    match c
+        .init(json!({"Authorization": format!("Bearer {client_token}")}))
+        .await
+    {
+        Frame::Closed(code, reason) => assert!(
+            code == 4403 && reason.starts_with("UNAUTHENTICATED") && reason.contains("revoked"),
+            "{code} {reason}"
+        ),
+        other => panic!("a disabled client is refused: {other:?}"),
+    }
     // Subscribing before connection_init.
     let mut c = Client::connect(&app.address, "/graphql/ws", Proto::Transport).await;
     c.subscribe("x", REPORT_RAISED, json!({"r": "45"})).await;

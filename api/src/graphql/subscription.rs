@@ -248,9 +248,11 @@ impl Watcher {
     }
 
     /// A fresh context for one delivery, from the token verified again; an error ends the
-    /// subscription (expired token, a role the policy no longer grants this subscription).
-    fn context(&self, cursor: i64) -> Result<Arc<RequestCtx>, ApiError> {
+    /// subscription (expired token, a disabled API client, a role the policy no longer grants
+    /// this subscription).
+    async fn context(&self, cursor: i64) -> Result<Arc<RequestCtx>, ApiError> {
         let principal = self.session.reauthenticate(&self.app)?;
+        self.session.admitted(&self.app).await?;
         let rc = RequestCtx::new(
             self.app.clone(),
             principal,
@@ -318,7 +320,7 @@ where
             if !accept(&d) {
                 continue;
             }
-            let rc = match w.context(d.event.cursor) {
+            let rc = match w.context(d.event.cursor).await {
                 Ok(rc) => rc,
                 Err(e) => {
                     w.app.events.stats().ended_unauthorized.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +453,7 @@ fn indicator_notices(
                     Err(RecvError::Closed) => break,
                 },
             };
-            let rc = match w.context(d.event.cursor) {
+            let rc = match w.context(d.event.cursor).await {
                 Ok(rc) => rc,
                 Err(e) => {
                     w.app.events.stats().ended_unauthorized.fetch_add(1, Ordering::Relaxed);
