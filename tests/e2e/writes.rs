@@ -473,20 +473,8 @@ backend_test!(
     |backend| {
         let app = TestApp::spawn(backend).await;
         let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
-        let teacher = app.token(
-            "EDUCATION",
-            "education.head_teacher",
-            Some(&fx.school_a.to_string()),
-            "450102",
-            "teacher-a1",
-        );
-        let officer = app.token(
-            "CIVIL_AFFAIRS",
-            "civil_affairs.case_officer",
-            Some(&fx.civil_office.to_string()),
-            "450102",
-            "officer-1",
-        );
+        let teacher = crate::remits::role_token(&app, &fx, "education.head_teacher");
+        let officer = crate::remits::role_token(&app, &fx, "civil_affairs.case_officer");
         const FEED: &str = "query($a: String, $n: Int) { changes(after: $a, first: $n, entities: [\"Visit\"]) { cursor recordId op } }";
 
         // Four concurrent writers record visits while a reader pages through the feed.
@@ -552,20 +540,8 @@ backend_test!(outbox_relay_heals_a_position_behind_the_feed, |backend| {
     use sea_orm::ConnectionTrait;
     let app = TestApp::spawn(backend).await;
     let fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
-    let teacher = app.token(
-        "EDUCATION",
-        "education.head_teacher",
-        Some(&fx.school_a.to_string()),
-        "450102",
-        "teacher-a1",
-    );
-    let officer = app.token(
-        "CIVIL_AFFAIRS",
-        "civil_affairs.case_officer",
-        Some(&fx.civil_office.to_string()),
-        "450102",
-        "officer-1",
-    );
+    let teacher = crate::remits::role_token(&app, &fx, "education.head_teacher");
+    let officer = crate::remits::role_token(&app, &fx, "civil_affairs.case_officer");
     const FEED: &str = "query($a: String) { changes(after: $a, first: 100, entities: [\"Visit\"]) { cursor recordId } }";
     let visit = |n: u32| {
         let (app, t, child) = (&app, teacher.clone(), fx.c1.to_string());

@@ -9,6 +9,7 @@
 //! log, or for the paths when that log could not be written.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 
@@ -129,7 +130,10 @@ impl Paths {
             }
             match n.segment {
                 QueryPathSegment::Name(name) => self.text.push_str(name),
-                QueryPathSegment::Index(i) => push_decimal(&mut self.text, i),
+                // Into the buffer: formatting a number into a `String` does not allocate.
+                QueryPathSegment::Index(i) => {
+                    let _ = write!(self.text, "{i}");
+                }
             }
             cur = n.parent;
         }
@@ -152,23 +156,6 @@ impl Paths {
             out.push(path);
         }
         out
-    }
-}
-
-/// Appends `i` in decimal (what `usize::to_string` gives, without the formatter).
-fn push_decimal(s: &mut String, mut i: usize) {
-    let mut digits = [0u8; 20];
-    let mut n = digits.len();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (i % 10) as u8;
-        i /= 10;
-        if i == 0 {
-            break;
-        }
-    }
-    for &d in &digits[n..] {
-        s.push(char::from(d));
     }
 }
 
@@ -303,11 +290,17 @@ mod tests {
             ]
         );
         assert!(c.drain_paths().is_empty());
-        let mut s = String::new();
+        // List indexes of every width come back in decimal.
         for i in [0usize, 9, 10, 99, 100, usize::MAX] {
-            s.clear();
-            push_decimal(&mut s, i);
-            assert_eq!(s, i.to_string());
+            let node = QueryPathNode {
+                parent: Some(&root),
+                segment: QueryPathSegment::Index(i),
+            };
+            c.served_at(&node);
+            assert_eq!(
+                c.drain_paths(),
+                vec![vec!["children".to_owned(), i.to_string()]]
+            );
         }
     }
 

@@ -176,9 +176,11 @@ struct Watcher {
     operation: String,
     /// The row scope predicate, as the key of the per-event scope check.
     scope_key: Arc<str>,
-    /// Per-event cache keys of the group's shared answer (subscribers with the same
-    /// [`Watcher::group`] share one resolution) and of this user's audit entry, made once here
-    /// rather than for every event.
+    /// Per-event cache keys of the child's access facts ([`access_key`]), of the group's shared
+    /// answer (subscribers with the same [`Watcher::group`] share one resolution) and of this
+    /// user's audit entry, made once here rather than for every event: the principal of every
+    /// delivery is the session's.
+    access_key: String,
     answer_key: String,
     audit_key: String,
 }
@@ -213,7 +215,8 @@ impl Watcher {
             .clone()
             .unwrap_or_else(|| field.to_owned());
         let scope_key: Arc<str> = format!("{:?}", rc.policy.row_scope(&rc.principal)).into();
-        let group = Self::group(ctx, rc, &scope_key, &operation);
+        let access_key = access_key(rc);
+        let group = Self::group(&access_key, ctx, &scope_key, &operation);
         let answer_key = format!("answer|{group}");
         let audit_key = format!("audit|{group}|{}", rc.principal.sub);
         Ok(Self {
@@ -222,6 +225,7 @@ impl Watcher {
             field,
             operation,
             scope_key,
+            access_key,
             answer_key,
             audit_key,
         })
@@ -233,16 +237,13 @@ impl Watcher {
     /// subscriptions with the same group get the same data and errors for the same event.
     /// Kept as the SHA-256 of that description (a few kilobytes of text per subscription
     /// otherwise; a collision is out of reach).
-    fn group(ctx: &Context<'_>, rc: &RequestCtx, scope_key: &str, operation: &str) -> Arc<str> {
+    fn group(access_key: &str, ctx: &Context<'_>, scope_key: &str, operation: &str) -> Arc<str> {
         use sha2::{Digest, Sha256};
         let mut fragments: Vec<_> = ctx.query_env.fragments.iter().collect();
         fragments.sort_by(|a, b| a.0.cmp(b.0));
         let described = format!(
-            "{}|{scope_key}|{operation}|{:?}|{:?}|{:?}",
-            access_key(rc),
-            ctx.item,
-            ctx.query_env.variables,
-            fragments
+            "{access_key}|{scope_key}|{operation}|{:?}|{:?}|{:?}",
+            ctx.item, ctx.query_env.variables, fragments
         );
         hex::encode(Sha256::digest(described.as_bytes())).into()
     }
@@ -354,7 +355,7 @@ where
             }
             // The child's access facts are computed once per event for subscribers whose facts
             // cannot differ, not once per subscriber (ten thousand subscribers, one query).
-            let kids = d.shared(&access_key(&rc), || ChildSet::new(row.child_id().into_iter().collect()));
+            let kids = d.shared(&w.access_key, || ChildSet::new(row.child_id().into_iter().collect()));
             let node = Node::new(row.clone(), Siblings::new(vec![row]), kids);
             let share = Share {
                 answer: d.shared(&w.answer_key, Default::default),
