@@ -8,6 +8,9 @@ is given -- and runs the SQL baseline's script with the same parameter row throu
 asserts that both GraphQL answers hold no `errors`, return the same records in the same order
 (same ids) and the same value for every field, nested lists included, as the SQL. A GraphQL
 field the SQL does not return is a failure too (the SQL must be the full equivalent).
+For the aggregates (kind `aggregate`, workload C) it compares counts instead of records: every
+(group, category) -> count cell of carehub's answer, of the peer's and of the SQL's must be
+equal (cells of 0 left out), and carehub's answer must hold no suppressed count.
 For the mutations (kind `write`, `write-pool`) it compares what carehub wrote (the record, its
 change events, its WRITE audit entries, workflow transitions) with what the SQL script writes
 inside a transaction that is rolled back: the record field by field, the others by count, and
@@ -258,6 +261,84 @@ def compare_rows(sql_rows, gql_rows):
     return diffs
 
 
+# ----------------------------------------------------------------------------- aggregates
+# kind `aggregate` (workload C): the answer is counts, compared cell by cell -- (group,
+# category) -> count -- with the cells whose count is 0 left out (carehub lists every county of
+# the directory, the SQL's GROUP BY only those with children). The SQL baseline and the peer
+# return flat rows (group, category, count), in that column order; carehub's answer is read
+# with the entry of AGGREGATES for the workload's `rows` path:
+#   group   field of each record holding the group's code
+#   nested  field holding one object per category, each with the count in `value`
+#   expect  (path, value) pairs the answer must hold, e.g. no disclosure control (counts exact)
+AGGREGATES = {
+    "indicators.subregions": {
+        "group": "regionCode",
+        "nested": "riskDistribution",
+        "value": "count",
+        "expect": [("indicators.disclosureControl", False)],
+    },
+}
+
+
+def cells_of_rows(rows, where):
+    """Flat rows (group, category, count) -> {(group, category): count}, zero counts left out."""
+    cells, problems = {}, []
+    for r in rows:
+        vals = list(r.values())
+        if len(vals) != 3:
+            problems.append(f"{where}: expected rows of (group, category, count), got {json.dumps(r)[:200]}")
+            continue
+        g, cat, n = vals
+        try:
+            n = int(n)
+        except (TypeError, ValueError):
+            problems.append(f"{where}: count {n!r} of ({g}, {cat}) is not a number")
+            continue
+        key = (str(g), str(cat))
+        if key in cells:
+            problems.append(f"{where}: ({g}, {cat}) appears twice")
+        if n:
+            cells[key] = cells.get(key, 0) + n
+    return cells, problems
+
+
+def cells_of_carehub(data, rows_path):
+    spec = AGGREGATES[rows_path]
+    cells, problems = {}, []
+    for path, want in spec.get("expect", []):
+        got = dig(data, path)
+        if got != [want]:
+            problems.append(f"{path} is {json.dumps(got[0] if len(got) == 1 else got)}, expected {json.dumps(want)}")
+    for rec in dig(data, rows_path):
+        g = rec.get(spec["group"])
+        nested = rec.get(spec["nested"])
+        if g is None or not isinstance(nested, dict):
+            problems.append(f"record without {spec['group']} or {spec['nested']}: {json.dumps(rec)[:200]}")
+            continue
+        for cat, cell in nested.items():
+            n = cell.get(spec["value"]) if isinstance(cell, dict) else None
+            if not isinstance(n, int):
+                problems.append(f"({g}, {cat}): count is {json.dumps(n)} (suppressed or missing)")
+                continue
+            if n:
+                cells[(str(g), str(cat))] = n
+    return cells, problems
+
+
+def compare_cells(sql_cells, got_cells):
+    diffs = []
+    if not sql_cells:
+        diffs.append("the SQL baseline returned no counts (pick parameters with data)")
+    for key in sorted(set(sql_cells) | set(got_cells)):
+        a, b = sql_cells.get(key, 0), got_cells.get(key, 0)
+        if a != b:
+            diffs.append(f"{key[0]} {key[1]}: SQL {a} != GraphQL {b}")
+    if diffs and sql_cells:
+        diffs.append(f"(totals: SQL {sum(sql_cells.values())} children in {len(sql_cells)} cells, "
+                     f"GraphQL {sum(got_cells.values())} in {len(got_cells)})")
+    return diffs
+
+
 # ----------------------------------------------------------------------------- the mutation
 WRITE_KINDS = ("write", "write-pool")
 # the mutation field (workloads.tsv `rows`) -> (table, entity name in change events/transitions)
@@ -425,6 +506,7 @@ def main():
 
         sides = {"carehub": [], "postgraphile": []}
         is_write = w["kind"] in WRITE_KINDS
+        cell_counts = []   # aggregate: what was compared, per parameter line
 
         def sql_write(k):
             """What the SQL script writes for parameter row k (in a transaction rolled back)."""
@@ -466,6 +548,15 @@ def main():
                     sides["postgraphile"].append(f"k={k}: the peer's mutation returned no {w['peer_rows']}")
                 continue
             sql_rows = psql.run(sql_script(sql_path), {"k": k, "n": n})
+            if w["kind"] == "aggregate":
+                sql_cells, probs = cells_of_rows(sql_rows, "SQL")
+                got, gprobs = cells_of_carehub(resp["data"], w["rows"])
+                sides["carehub"] += [f"k={k}: {d}" for d in probs + gprobs + compare_cells(sql_cells, got)]
+                if peer_resp is not None:
+                    pcells, pprobs = cells_of_rows(dig(peer_resp["data"], w["peer_rows"]), "peer")
+                    sides["postgraphile"] += [f"k={k}: {d}" for d in pprobs + compare_cells(sql_cells, pcells)]
+                cell_counts.append(f"{len(sql_cells)} cells/{sum(sql_cells.values())} children")
+                continue
             sides["carehub"] += [f"k={k}: {d}" for d in compare_rows(sql_rows, dig(resp["data"], w["rows"]))]
             if peer_resp is not None:
                 sides["postgraphile"] += [f"k={k}: {d}" for d in
@@ -488,7 +579,10 @@ def main():
             status = "ok" if not diffs else "FAIL"
             failed |= bool(diffs)
             detail = "; ".join(diffs[:6]) + (f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else "")
-            what = f"same ids and fields as SQL for k={ks}" if sql_path and not is_write else \
+            what = (f"same (group, category) -> count cells as SQL for k={ks} ({', '.join(cell_counts)})"
+                    + (", no disclosure control" if side == "carehub" else "")) \
+                if sql_path and w["kind"] == "aggregate" else \
+                f"same ids and fields as SQL for k={ks}" if sql_path and not is_write else \
                 ("same rows written as SQL (record, transitions, change event, WRITE audit entry field by field)"
                  if w["kind"] == "write-pool" else "same rows written as SQL") if is_write and side == "carehub" \
                 else "no errors"

@@ -3,7 +3,7 @@
 --   psql -v max_children=100000 -v max_teachers=200 -v max_visit_targets=5000 \
 --        -v referral_pool=50000 -f params.sql
 -- Touches the schemas `bench` (parameters; read by the pgbench scripts) and `bench_peer`
--- (functions PostGraphile exposes); carehub's schema `public` is left as the seeder made it,
+-- (functions PostGraphile exposes: the E1/E2 scopes and C's city dashboard); carehub's schema `public` is left as the seeder made it,
 -- except for workload F's pool of SENT referrals, which exists in `public.referrals` only
 -- between bench.referral_pool_reset() and bench.referral_pool_clear() (bench/run calls them
 -- around F's runs; a pool left behind by an aborted run is cleared here).
@@ -44,9 +44,11 @@ CREATE TABLE bench.counties AS
   SELECT (row_number() OVER (ORDER BY county_code))::int AS idx, county_code
   FROM (SELECT DISTINCT county_code FROM public.children WHERE archived_at IS NULL) s;
 
--- C: every city with children.
+-- C: every city with children, and the current school year (starting 1 September, UTC) as
+-- the period of `indicators`: its as-of time is now, the time the SQL baseline counts at.
 CREATE TABLE bench.cities AS
-  SELECT (row_number() OVER (ORDER BY city_code))::int AS idx, city_code
+  SELECT (row_number() OVER (ORDER BY city_code))::int AS idx, city_code,
+         extract(year FROM (now() AT TIME ZONE 'UTC') - interval '8 months')::int AS school_year
   FROM (SELECT DISTINCT city_code FROM public.children WHERE archived_at IS NULL) s;
 
 -- E1: (school, head teacher) of classes with enrolled children, a deterministic sample.
@@ -180,6 +182,48 @@ LANGUAGE sql STABLE AS $$
                  SELECT t.child_id FROM public.treatment_episodes t
                  WHERE t.organization_id = org AND t.archived_at IS NULL)
   ORDER BY c.updated_at DESC, c.id DESC
+$$;
+
+-- C: the city dashboard (children per county by current risk level). PostGraphile has no
+-- aggregates out of the box; like ../shared/bench's public.city_risk_dashboard this STABLE SQL
+-- function is how a PostGraphile user would serve it (benchPeerCityRiskDashboard(city)). Same
+-- body as the naive SQL baseline, queries/sql/c_indicators.sql (see there for the definitions).
+CREATE FUNCTION bench_peer.city_risk_dashboard(city bigint)
+RETURNS TABLE (region_code text, risk_level text, children bigint)
+LANGUAGE sql STABLE AS $$
+  SELECT lpad(c.county_code::text, 12, '0') AS region_code,
+         coalesce((ARRAY['green', 'yellow', 'orange', 'red'])[
+                    CASE WHEN coalesce(rv.rank, 0) >= 3 OR coalesce(ev.top, 0) >= 3 THEN greatest(rv.rank, ev.top)
+                         ELSE coalesce(ev.last, rv.rank) END], 'unscreened') AS risk_level,
+         count(*) AS children
+  FROM public.children c
+  LEFT JOIN LATERAL (
+    SELECT array_position(ARRAY['GREEN', 'YELLOW', 'ORANGE', 'RED'], w.to_status) AS rank, w.at
+    FROM public.workflow_transitions w
+    WHERE w.entity = 'ChildRisk' AND w.record_id = c.id
+    ORDER BY w.at DESC
+    LIMIT 1
+  ) rv ON true
+  LEFT JOIN LATERAL (
+    SELECT max(e.rank) AS top, (array_agg(e.rank ORDER BY e.at DESC))[1] AS last
+    FROM (SELECT s.administered_at AS at, array_position(ARRAY['GREEN', 'YELLOW', 'ORANGE', 'RED'], s.risk_level) AS rank
+          FROM public.screenings s
+          WHERE s.child_id = c.id AND s.archived_at IS NULL AND (rv.at IS NULL OR s.administered_at > rv.at)
+          UNION ALL
+          SELECT ce.occurred_at, array_position(ARRAY['GREEN', 'YELLOW', 'ORANGE', 'RED'], ce.risk_level)
+          FROM public.crisis_events ce
+          WHERE ce.child_id = c.id AND ce.archived_at IS NULL AND (rv.at IS NULL OR ce.occurred_at > rv.at)) e
+  ) ev ON true
+  WHERE c.city_code = city
+    AND c.archived_at IS NULL
+    AND c.status = 'ACTIVE'
+    AND c.birth_date > (now() AT TIME ZONE 'UTC')::date - interval '18 years'
+    AND EXISTS (SELECT 1 FROM public.child_difficulties d
+                WHERE d.child_id = c.id AND d.archived_at IS NULL
+                  AND d.valid_from <= (now() AT TIME ZONE 'UTC')::date
+                  AND (d.valid_to IS NULL OR d.valid_to >= (now() AT TIME ZONE 'UTC')::date))
+  GROUP BY 1, 2
+  ORDER BY 1, 2
 $$;
 
 SELECT 'children=' || (SELECT count(*) FROM bench.children)
