@@ -71,6 +71,7 @@ pub struct Settings {
     pub audit_retention_days: u64,
     pub audit_flush_ms: u64,
     pub audit_batch: usize,
+    pub audit_writers: usize,
     pub sweep_interval_secs: u64,
     pub cors_origins: Vec<String>,
     pub rate_limit_per_minute: u32,
@@ -136,7 +137,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { key: "max_page_size", env: "CAREHUB_MAX_PAGE_SIZE", default: "500", meaning: "Largest `first` accepted by any list" },
     SettingDoc { key: "break_glass_hours", env: "CAREHUB_BREAK_GLASS_HOURS", default: "3", meaning: "Lifetime of an emergency-access grant" },
     SettingDoc { key: "audit_retention_days", env: "CAREHUB_AUDIT_RETENTION_DAYS", default: "183", meaning: "Audit entries younger than this are never pruned (at least 6 months)" },
-    SettingDoc { key: "audit_flush_ms", env: "CAREHUB_AUDIT_FLUSH_MS", default: "2", meaning: "Group-commit window of the read-audit writer" },
+    SettingDoc { key: "audit_flush_ms", env: "CAREHUB_AUDIT_FLUSH_MS", default: "0", meaning: "Extra wait of a read-audit writer for more entries before it commits (0: commit what is queued at once; batches still grow while the other writers commit)" },
+    SettingDoc { key: "audit_writers", env: "CAREHUB_AUDIT_WRITERS", default: "2", meaning: "Read-audit writer tasks (each its own hash chain): a request waits for a free one, not behind a commit already under way" },
     SettingDoc { key: "audit_batch", env: "CAREHUB_AUDIT_BATCH", default: "256", meaning: "Maximum audit entries per group commit" },
     SettingDoc { key: "sweep_interval_secs", env: "CAREHUB_SWEEP_INTERVAL_SECS", default: "300", meaning: "Interval of the in-process flag sweep (0: off)" },
     SettingDoc { key: "cors_origins", env: "CAREHUB_CORS_ORIGINS", default: "", meaning: "Comma-separated origins allowed by CORS" },
@@ -293,8 +295,9 @@ impl Settings {
             max_page_size: num(v, "max_page_size", 500)?,
             break_glass_hours: num(v, "break_glass_hours", 3)?,
             audit_retention_days: num(v, "audit_retention_days", 183)?,
-            audit_flush_ms: num(v, "audit_flush_ms", 2)?,
+            audit_flush_ms: num(v, "audit_flush_ms", 0)?,
             audit_batch: num(v, "audit_batch", 256)?,
+            audit_writers: num(v, "audit_writers", 2)?,
             sweep_interval_secs: num(v, "sweep_interval_secs", 300)?,
             cors_origins: get("cors_origins")
                 .map(|s| {

@@ -109,6 +109,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<Arc<AppState>> {
         &chain_prefix,
         Duration::from_millis(settings.audit_flush_ms),
         settings.audit_batch,
+        settings.audit_writers,
         settings.db_pool_max.max(2) as usize,
     );
     let fields = FieldIndex::new(&policy);

@@ -1,7 +1,9 @@
-//! The group-commit audit writer. Requests hand their entries to one background task, which
-//! writes everything queued as one multi-row insert and then releases every waiting request;
-//! under load, batches grow by themselves while the previous one commits. A request that read
-//! sensitive data does not answer until its entries are committed.
+//! The group-commit audit writer. Requests hand their entries to a queue served by a few
+//! background tasks; a free task takes everything queued, writes it as one multi-row insert on
+//! its own chain and then releases every waiting request. Under load, batches grow by
+//! themselves while the other tasks commit, and a request never waits behind a commit that
+//! started before it arrived if another task is free. A request that read sensitive data does
+//! not answer until its entries are committed.
 //!
 //! Mutations write their entries inside their own transaction instead, on a *lane*: one of a
 //! few chains per process, held exclusively by one transaction at a time and advanced only when
@@ -15,7 +17,7 @@ use carehub_entity::audit_entry;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement};
 use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
-use super::chain::{AuditRecord, Head};
+use super::chain::{to_row, AuditRecord, Head, Placed};
 
 /// The audit store could not record the entries.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -64,18 +66,30 @@ impl Lane {
 }
 
 impl AuditWriter {
-    /// Starts the writer task on `db`. `instance` names the chains of this process.
+    /// Starts `readers` writer tasks on `db` (each with its own chain of read entries) and
+    /// `lanes` mutation lanes. `instance` names the chains of this process.
     pub fn start(
         db: DatabaseConnection,
         instance: &str,
         flush: Duration,
         max_batch: usize,
+        readers: usize,
         lanes: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(8192);
+        let rx = Arc::new(Mutex::new(rx));
         let stats = Arc::new(AuditStats::default());
-        let head = Head::new(format!("{instance}/r"));
-        tokio::spawn(run(db, rx, head, flush, max_batch.max(1), stats.clone()));
+        for i in 0..readers.max(1) {
+            let head = Head::new(format!("{instance}/r{i}"));
+            tokio::spawn(run(
+                db.clone(),
+                rx.clone(),
+                head,
+                flush,
+                max_batch.max(1),
+                stats.clone(),
+            ));
+        }
         let lanes = (0..lanes.max(1))
             .map(|i| Arc::new(Mutex::new(Head::new(format!("{instance}/w{i}")))))
             .collect();
@@ -118,46 +132,57 @@ impl AuditWriter {
     }
 }
 
+/// Takes the next batch off the shared queue: the first job (waiting for one), whatever else
+/// is queued, and, with a `flush` window, what arrives within it. `None` once the queue is
+/// closed. The queue is held only while taking, never while writing.
+async fn next_batch(
+    rx: &Mutex<mpsc::Receiver<Job>>,
+    flush: Duration,
+    max_batch: usize,
+) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut count = first.records.len();
+    let mut jobs = vec![first];
+    let deadline = tokio::time::Instant::now() + flush;
+    while count < max_batch {
+        let next = match rx.try_recv() {
+            Ok(j) => Some(j),
+            Err(_) if flush.is_zero() => None,
+            Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .ok()
+                .flatten(),
+        };
+        match next {
+            Some(j) => {
+                count += j.records.len();
+                jobs.push(j);
+            }
+            None => break,
+        }
+    }
+    Some(jobs)
+}
+
 async fn run(
     db: DatabaseConnection,
-    mut rx: mpsc::Receiver<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     mut head: Head,
     flush: Duration,
     max_batch: usize,
     stats: Arc<AuditStats>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut count = first.records.len();
-        let mut jobs = vec![first];
-        // Take whatever is already queued; optionally wait a short window for more.
-        let deadline = tokio::time::Instant::now() + flush;
-        while count < max_batch {
-            let next = match rx.try_recv() {
-                Ok(j) => Some(j),
-                Err(_) if flush.is_zero() => None,
-                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
-                    .await
-                    .ok()
-                    .flatten(),
-            };
-            match next {
-                Some(j) => {
-                    count += j.records.len();
-                    jobs.push(j);
-                }
-                None => break,
-            }
-        }
+    while let Some(jobs) = next_batch(&rx, flush, max_batch).await {
         let (records, dones): (Vec<Vec<AuditRecord>>, Vec<_>) =
             jobs.into_iter().map(|j| (j.records, j.done)).unzip();
         let records: Vec<AuditRecord> = records.into_iter().flatten().collect();
-        let (rows, new_head) = head.extend(&records);
-        let result = insert(&db, rows).await;
+        let result = insert(&db, &head, &records).await;
         stats
             .queued
             .fetch_sub(records.len() as u64, Ordering::Relaxed);
-        match &result {
-            Ok(()) => {
+        let result = match result {
+            Ok(new_head) => {
                 head = new_head;
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats
@@ -166,39 +191,43 @@ async fn run(
                 stats
                     .max_batch
                     .fetch_max(records.len() as u64, Ordering::Relaxed);
+                Ok(())
             }
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, entries = records.len(), "audit batch failed; sensitive data withheld");
+                Err(e)
             }
-        }
+        };
         for done in dones {
             let _ = done.send(result.clone());
         }
     }
 }
 
+/// Writes `records` after `head` as one atomic batch; returns the chain's new head.
 async fn insert(
     db: &DatabaseConnection,
-    rows: Vec<audit_entry::ActiveModel>,
-) -> Result<(), AuditError> {
+    head: &Head,
+    records: &[AuditRecord],
+) -> Result<Head, AuditError> {
+    let (placed, next) = head.place(records);
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        return insert_pg(db, &rows).await;
+        insert_pg(db, &placed).await?;
+        return Ok(next);
     }
     let txn = crate::db::begin_write(db)
         .await
         .map_err(|e| AuditError(e.to_string()))?;
     // Chunked so a batch stays under every backend's bind-parameter limit.
-    let mut rows = rows;
-    while !rows.is_empty() {
-        let rest = rows.split_off(rows.len().min(500));
-        audit_entry::Entity::insert_many(rows)
+    for chunk in placed.chunks(500) {
+        audit_entry::Entity::insert_many(chunk.iter().map(to_row))
             .exec(&txn)
             .await
             .map_err(|e| AuditError(e.to_string()))?;
-        rows = rest;
     }
-    txn.commit().await.map_err(|e| AuditError(e.to_string()))
+    txn.commit().await.map_err(|e| AuditError(e.to_string()))?;
+    Ok(next)
 }
 
 /// One INSERT … SELECT over the rows of a JSON array (PostgreSQL).
@@ -220,46 +249,8 @@ const PG_INSERT: &str =
 /// statement text whatever the batch size, so it is prepared once per connection (a
 /// multi-row VALUES list is a new statement for every batch size, parsed and planned anew
 /// with 25 parameters per row), and no BEGIN/COMMIT round trips: one statement is atomic.
-async fn insert_pg(
-    db: &DatabaseConnection,
-    rows: &[audit_entry::ActiveModel],
-) -> Result<(), AuditError> {
-    fn v<T: Clone + Into<sea_orm::Value>>(a: &sea_orm::ActiveValue<T>) -> Option<T> {
-        a.try_as_ref().cloned()
-    }
-    let items: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "writer": v(&r.writer),
-                "seq": v(&r.seq),
-                "prev_hash": v(&r.prev_hash),
-                "hash": v(&r.hash),
-                "at": v(&r.at).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                "sub": v(&r.sub),
-                "agency": v(&r.agency),
-                "role": v(&r.role),
-                "org": v(&r.org).flatten(),
-                "client_id": v(&r.client_id).flatten(),
-                "purpose": v(&r.purpose),
-                "lawful_basis": v(&r.lawful_basis).flatten(),
-                "action": v(&r.action),
-                "operation": v(&r.operation).flatten(),
-                "entity": v(&r.entity).flatten(),
-                "record_ids": v(&r.record_ids),
-                "child_id": v(&r.child_id).flatten(),
-                "fields": v(&r.fields),
-                "groups": v(&r.groups),
-                "decision": v(&r.decision),
-                "request_id": v(&r.request_id).flatten(),
-                "client_addr": v(&r.client_addr).flatten(),
-                "policy_version": v(&r.policy_version),
-                "region_code": v(&r.region_code).flatten(),
-                "reason": v(&r.reason).flatten(),
-            })
-        })
-        .collect();
-    let body = serde_json::Value::Array(items).to_string();
+async fn insert_pg(db: &DatabaseConnection, placed: &[Placed<'_>]) -> Result<(), AuditError> {
+    let body = serde_json::to_string(placed).map_err(|e| AuditError(e.to_string()))?;
     db.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         PG_INSERT,
