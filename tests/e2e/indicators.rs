@@ -1262,3 +1262,55 @@ backend_test!(statement_count_is_constant, |backend| {
     assert_eq!(small_rows, small_agg);
     assert_eq!(small_rows, historic);
 });
+
+/// The risk view of the dashboard: population, risk levels and treatment only.
+const RISK_ONLY: &str = r#"query($r: String!, $p: IndicatorPeriodInput) { indicators(regionCode: $r, period: $p) {
+  region { ...risk } subregions { regionCode ... on RegionIndicators { riskDistribution { unscreened { count } green { count } yellow { count } orange { count } red { count } } } } } }
+fragment risk on RegionIndicators { regionCode population { count suppressed } inTreatment { count }
+  riskDistribution { unscreened { count } green { count } yellow { count } orange { count } red { count } } }"#;
+
+/// A selection's families only: the same values as the full answer, fewer statements.
+backend_test!(a_partial_selection_computes_only_its_families, |backend| {
+    // Arrange: rows for the officer, disclosure control for the inspector.
+    let app = TestApp::spawn(backend).await;
+    county_dataset(app.conn()).await;
+    population(app.conn(), &[(V1, 3), (V2, 7)]).await;
+    let officer = case_officer(&app, "450102");
+    let supervisor = inspector(&app, "45");
+    let statements = |body: &Value| body["extensions"]["sqlStatements"].as_u64();
+
+    for (who, t, r) in [
+        ("officer", &officer, "450102"),
+        ("inspector", &supervisor, "4501"),
+    ] {
+        for p in [json!(null), json!({"schoolYear": 2025})] {
+            // Act
+            let vars = json!({"r": r, "p": p});
+            let full = app.gql(t, FULL, vars.clone()).await;
+            let part = app.gql(t, RISK_ONLY, vars).await;
+
+            // Assert
+            assert!(
+                full["errors"].is_null() && part["errors"].is_null(),
+                "{full} {part}"
+            );
+            let (f, p_) = (&full["data"]["indicators"], &part["data"]["indicators"]);
+            for key in ["population", "inTreatment", "riskDistribution"] {
+                assert_eq!(p_["region"][key], f["region"][key], "{who} {r} {key}");
+            }
+            let subs = f["subregions"].as_array().expect("subregions");
+            assert!(!subs.is_empty(), "{who}: {f}");
+            assert_eq!(p_["subregions"].as_array().map(Vec::len), Some(subs.len()));
+            for (a, b) in subs
+                .iter()
+                .zip(p_["subregions"].as_array().into_iter().flatten())
+            {
+                assert_eq!(a["regionCode"], b["regionCode"]);
+                assert_eq!(a["riskDistribution"], b["riskDistribution"], "{who} {r}");
+            }
+            // The directory and the population statement, against one per family.
+            assert_eq!(statements(&part), Some(2), "{who}: {part}");
+            assert!(statements(&full) > Some(2), "{who}: {full}");
+        }
+    }
+});

@@ -473,34 +473,106 @@ fn hours(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_seconds() as f64 / 3600.0
 }
 
-/// Computes every count and sample of `extent` for `window`, grouped by region prefix, in
-/// seven statements (one per record family) whatever the number of children.
+/// Which families of counts an answer needs. Each family is computed by its own statement (or
+/// part of the population statement) and fills counts no other family touches, so leaving one
+/// out changes no other count — nor any suppression decision, since every additive group of
+/// the disclosure control lies inside one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs(u16);
+
+impl Needs {
+    /// Population, risk distribution, children in treatment.
+    pub const POPULATION: Needs = Needs(1);
+    /// Enrolled grades 4–12, screened and visited at home (needs the population).
+    pub const SCHOOL: Needs = Needs(1 << 1);
+    /// High-risk children with a plan in force (needs the population).
+    pub const PLANS: Needs = Needs(1 << 2);
+    pub const VISITS: Needs = Needs(1 << 3);
+    pub const CRISES: Needs = Needs(1 << 4);
+    pub const REFERRALS: Needs = Needs(1 << 5);
+    pub const EPISODES: Needs = Needs(1 << 6);
+    pub const APPROVALS: Needs = Needs(1 << 7);
+    pub const REPORTS: Needs = Needs(1 << 8);
+    pub const NONE: Needs = Needs(0);
+    pub const ALL: Needs = Needs((1 << 9) - 1);
+
+    /// Both sets.
+    pub const fn with(self, other: Needs) -> Needs {
+        Needs(self.0 | other.0)
+    }
+
+    /// Whether every family of `other` is needed.
+    pub const fn has(self, other: Needs) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// What a field of a region's indicators (its GraphQL name) needs; an unknown field needs
+    /// everything, so a new field is never answered from counts nobody computed.
+    pub fn of_field(name: &str) -> Needs {
+        match name {
+            "regionCode" | "name" | "level" | "__typename" => Needs::NONE,
+            "population" | "riskDistribution" | "inTreatment" => Needs::POPULATION,
+            "screeningCoverage" | "homeVisitCoverage" => Needs::POPULATION.with(Needs::SCHOOL),
+            "highRiskPlanCoverage" => Needs::POPULATION.with(Needs::PLANS),
+            "planApprovalDays" => Needs::APPROVALS,
+            "overdueFollowUps" | "overdueOpen" | "overdueByKind" => Needs::VISITS,
+            "crisisResponse" => Needs::CRISES,
+            "referralTurnaround" | "referralClosure" => Needs::REFERRALS,
+            "postDischargeFollowUp" | "returnToSchool" => Needs::EPISODES,
+            "reportTimeliness" | "reportsFiled" | "reportsOverdue" => Needs::REPORTS,
+            _ => Needs::ALL,
+        }
+    }
+}
+
+/// Computes the counts and samples of `extent` for `window` that `needs` asks for, grouped by
+/// region prefix, in at most seven statements (one per record family) whatever the number of
+/// children.
 pub async fn compute<C: ConnectionTrait>(
     db: &C,
     extent: &Extent,
     window: &Window,
+    needs: Needs,
 ) -> Result<BTreeMap<i64, Group>, ApiError> {
     let backend = db.get_database_backend();
     let mut groups: BTreeMap<i64, Group> = BTreeMap::new();
-    population(db, backend, extent, window, &mut groups).await?;
-    visits(db, backend, extent, window, &mut groups).await?;
-    crises(db, backend, extent, window, &mut groups).await?;
-    referrals(db, backend, extent, window, &mut groups).await?;
-    episodes(db, backend, extent, window, &mut groups).await?;
-    approvals(db, backend, extent, window, &mut groups).await?;
-    reports(db, backend, extent, window, &mut groups).await?;
+    if needs.has(Needs::POPULATION) {
+        population(db, backend, extent, window, needs, &mut groups).await?;
+    }
+    if needs.has(Needs::VISITS) {
+        visits(db, backend, extent, window, &mut groups).await?;
+    }
+    if needs.has(Needs::CRISES) {
+        crises(db, backend, extent, window, &mut groups).await?;
+    }
+    if needs.has(Needs::REFERRALS) {
+        referrals(db, backend, extent, window, &mut groups).await?;
+    }
+    if needs.has(Needs::EPISODES) {
+        episodes(db, backend, extent, window, &mut groups).await?;
+    }
+    if needs.has(Needs::APPROVALS) {
+        approvals(db, backend, extent, window, &mut groups).await?;
+    }
+    if needs.has(Needs::REPORTS) {
+        reports(db, backend, extent, window, &mut groups).await?;
+    }
     Ok(groups)
 }
 
 /// Indicators 1–3 and the risk distribution: one grouped pass over the in-scope children,
-/// with the per-child facts (enrolled, screened, visited, planned) as joined sets.
+/// with the per-child facts (enrolled, screened, visited, planned) as joined sets when
+/// `needs` asks for them.
 async fn population<C: ConnectionTrait>(
     db: &C,
     backend: DatabaseBackend,
     x: &Extent,
     w: &Window,
+    needs: Needs,
     out: &mut BTreeMap<i64, Group>,
 ) -> Result<(), ApiError> {
+    let school = needs.has(Needs::SCHOOL);
+    let plans = needs.has(Needs::PLANS);
     let mut q = Sql::new(backend);
     let day = w.as_of_day();
     let born_after = day
@@ -548,51 +620,70 @@ async fn population<C: ConnectionTrait>(
         q.s(" ELSE 0 END AS rr FROM base0 b LEFT JOIN lt ON lt.child_id = b.id), ");
     }
     let (y0, y1) = w.year_span();
-    q.s("enr AS (SELECT DISTINCT e.child_id AS child_id FROM enrollments e JOIN base b ON b.id = e.child_id WHERE e.archived_at IS NULL AND e.school_year = ")
+    if school {
+        q.s("enr AS (SELECT DISTINCT e.child_id AS child_id FROM enrollments e JOIN base b ON b.id = e.child_id WHERE e.archived_at IS NULL AND e.school_year = ")
         .v(w.school_year)
         .s(" AND e.status = ")
         .s(&quoted(EnrollmentStatus::Enrolled.as_str()))
         .s(" AND e.grade BETWEEN 4 AND 12), ");
-    q.s("scr AS (SELECT DISTINCT s.child_id AS child_id FROM screenings s JOIN enr ON enr.child_id = s.child_id WHERE s.archived_at IS NULL AND s.administered_at >= ")
+        q.s("scr AS (SELECT DISTINCT s.child_id AS child_id FROM screenings s JOIN enr ON enr.child_id = s.child_id WHERE s.archived_at IS NULL AND s.administered_at >= ")
         .v(y0)
         .s(" AND s.administered_at < ")
         .v(y1)
         .s("), ");
-    q.s("hv AS (SELECT DISTINCT v.child_id AS child_id FROM visits v JOIN enr ON enr.child_id = v.child_id WHERE v.archived_at IS NULL AND v.kind = ")
+        q.s("hv AS (SELECT DISTINCT v.child_id AS child_id FROM visits v JOIN enr ON enr.child_id = v.child_id WHERE v.archived_at IS NULL AND v.kind = ")
         .s(&quoted(VisitKind::HeadTeacherHomeVisit.as_str()))
         .s(" AND v.done_at >= ")
         .v(y0)
         .s(" AND v.done_at < ")
         .v(y1)
         .s("), ");
-    let in_force = list(&[
-        CarePlanStatus::Active.as_str(),
-        CarePlanStatus::ReviewDue.as_str(),
-    ]);
-    q.s("pl AS (SELECT DISTINCT p.child_id AS child_id FROM care_plans p JOIN base b ON b.id = p.child_id WHERE b.rr >= 3 AND p.archived_at IS NULL AND p.approved_at IS NOT NULL AND p.approved_at <= ")
+    }
+    if plans {
+        let in_force = list(&[
+            CarePlanStatus::Active.as_str(),
+            CarePlanStatus::ReviewDue.as_str(),
+        ]);
+        q.s("pl AS (SELECT DISTINCT p.child_id AS child_id FROM care_plans p JOIN base b ON b.id = p.child_id WHERE b.rr >= 3 AND p.archived_at IS NULL AND p.approved_at IS NOT NULL AND p.approved_at <= ")
         .v(w.as_of)
         .s(&format!(" AND (p.status IN ({in_force})"));
-    if !w.current {
-        // A plan completed or closed after the as-of time was still in force then.
-        let ended = list(&[
-            CarePlanStatus::Completed.as_str(),
-            CarePlanStatus::Closed.as_str(),
-        ]);
-        q.s(&format!(" OR (p.status IN ({ended}) AND p.updated_at > "))
-            .v(w.as_of)
-            .s(")");
+        if !w.current {
+            // A plan completed or closed after the as-of time was still in force then.
+            let ended = list(&[
+                CarePlanStatus::Completed.as_str(),
+                CarePlanStatus::Closed.as_str(),
+            ]);
+            q.s(&format!(" OR (p.status IN ({ended}) AND p.updated_at > "))
+                .v(w.as_of)
+                .s(")");
+        }
+        q.s(")), ");
     }
-    q.s(")) ");
-    q.s("SELECT b.k AS k, CAST(COUNT(*) AS BIGINT) AS n");
+    // Every CTE above ends with ", ": the list ends here.
+    let end = q.text.trim_end_matches(", ").len();
+    q.text.truncate(end);
+    q.s(" SELECT b.k AS k, CAST(COUNT(*) AS BIGINT) AS n");
     for r in 0..=4 {
         q.s(&format!(
             ", CAST(SUM(CASE WHEN b.rr = {r} THEN 1 ELSE 0 END) AS BIGINT) AS r{r}"
         ));
     }
-    q.s(", CAST(SUM(b.tr) AS BIGINT) AS tr, CAST(COUNT(enr.child_id) AS BIGINT) AS enrolled, CAST(COUNT(scr.child_id) AS BIGINT) AS screened, \
-         CAST(COUNT(hv.child_id) AS BIGINT) AS visited, CAST(COUNT(pl.child_id) AS BIGINT) AS planned \
-         FROM base b LEFT JOIN enr ON enr.child_id = b.id LEFT JOIN scr ON scr.child_id = b.id LEFT JOIN hv ON hv.child_id = b.id \
-         LEFT JOIN pl ON pl.child_id = b.id GROUP BY b.k");
+    q.s(", CAST(SUM(b.tr) AS BIGINT) AS tr");
+    if school {
+        q.s(", CAST(COUNT(enr.child_id) AS BIGINT) AS enrolled, CAST(COUNT(scr.child_id) AS BIGINT) AS screened, \
+             CAST(COUNT(hv.child_id) AS BIGINT) AS visited");
+    }
+    if plans {
+        q.s(", CAST(COUNT(pl.child_id) AS BIGINT) AS planned");
+    }
+    q.s(" FROM base b");
+    if school {
+        q.s(" LEFT JOIN enr ON enr.child_id = b.id LEFT JOIN scr ON scr.child_id = b.id LEFT JOIN hv ON hv.child_id = b.id");
+    }
+    if plans {
+        q.s(" LEFT JOIN pl ON pl.child_id = b.id");
+    }
+    q.s(" GROUP BY b.k");
     for row in db.query_all_raw(q.stmt()).await? {
         let g = out.entry(get_i64(&row, "k")?).or_default();
         g.add(M::Population, get_i64(&row, "n")?);
@@ -608,10 +699,14 @@ async fn population<C: ConnectionTrait>(
         }
         g.add(M::HighRisk, get_i64(&row, "r3")? + get_i64(&row, "r4")?);
         g.add(M::InTreatment, get_i64(&row, "tr")?);
-        g.add(M::Enrolled, get_i64(&row, "enrolled")?);
-        g.add(M::Screened, get_i64(&row, "screened")?);
-        g.add(M::HomeVisited, get_i64(&row, "visited")?);
-        g.add(M::HighRiskPlanned, get_i64(&row, "planned")?);
+        if school {
+            g.add(M::Enrolled, get_i64(&row, "enrolled")?);
+            g.add(M::Screened, get_i64(&row, "screened")?);
+            g.add(M::HomeVisited, get_i64(&row, "visited")?);
+        }
+        if plans {
+            g.add(M::HighRiskPlanned, get_i64(&row, "planned")?);
+        }
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::graphql::enums::{RegionLevel, VisitKind};
 use crate::graphql::query::parse_region;
 use crate::service::indicators::sdc::{self, Tree};
 use crate::service::indicators::{
-    self as svc, median_p90, Extent, Group, Window, M, MEASURES, OVERDUE_BY_KIND,
+    self as svc, median_p90, Extent, Group, Needs, Window, M, MEASURES, OVERDUE_BY_KIND,
 };
 
 /// The period of `indicators`. Roles without row access may set only `schoolYear`.
@@ -404,6 +404,20 @@ fn unidentified_reach(rc: &RequestCtx, region: &RegionPrefix) -> Option<RegionPr
     }
 }
 
+/// The count families the selection of `indicators` reads: those of every field selected
+/// under `region` and `subregions` (fragments included).
+fn needs_of(ctx: &Context<'_>) -> Needs {
+    let mut needs = Needs::NONE;
+    for part in ctx.field().selection_set() {
+        if matches!(part.name(), "region" | "subregions") {
+            for f in part.selection_set() {
+                needs = needs.with(Needs::of_field(f.name()));
+            }
+        }
+    }
+    needs
+}
+
 /// Indicator queries.
 #[derive(Default)]
 pub struct IndicatorQuery;
@@ -444,6 +458,7 @@ impl IndicatorQuery {
             .into_gql());
         }
         let window = Window::new(period.school_year, period.from, period.to, rc.now).gql()?;
+        let needs = needs_of(ctx);
         let db = &rc.app.db.read;
         let digits = region.as_str().len();
         let below = child_digits(digits);
@@ -483,7 +498,7 @@ impl IndicatorQuery {
                 scope: None,
                 unidentified_reports: Some(province.clone()),
             };
-            let leaves = svc::compute(db, &extent, &window).await.gql()?;
+            let leaves = svc::compute(db, &extent, &window, needs).await.gql()?;
             let mut tree = Tree::build(&province, &leaves);
             tree.protect();
             let empty = Group::default();
@@ -522,7 +537,8 @@ impl IndicatorQuery {
                 scope: rc.scope.clone(),
                 unidentified_reports: unidentified_reach(rc, &region),
             };
-            let groups: BTreeMap<i64, Group> = svc::compute(db, &extent, &window).await.gql()?;
+            let groups: BTreeMap<i64, Group> =
+                svc::compute(db, &extent, &window, needs).await.gql()?;
             let mut total = Group::default();
             for g in groups.values() {
                 total.absorb(g);
