@@ -377,6 +377,14 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
         .await?;
         r.plans_review_due += 1;
     }
+    // Difficulty periods that ended before today: a later one may have begun.
+    let backend = txn.get_database_backend();
+    txn.execute_raw(crate::write::derived::refresh_period(
+        backend,
+        today,
+        crate::write::derived::Which::Expired,
+    ))
+    .await?;
     txn.commit().await?;
     Ok(r)
 }

@@ -45,6 +45,13 @@ pub struct Model {
     pub risk_updated_at: Option<DateTimeUtc>,
     pub in_treatment: bool,
     pub fit_to_return: Option<bool>,
+    /// First day of the child's difficulty period (the union of overlapping categories) that
+    /// contains the day it was last refreshed, or else of the next one; `None`: no current or
+    /// future category. Derived: refreshed by every difficulty write and, as days pass, by the
+    /// sweep; lets the indicators count the population from an index alone.
+    pub difficulty_from: Option<Date>,
+    /// Last day of that period (`None` with a `difficulty_from`: open-ended).
+    pub difficulty_to: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

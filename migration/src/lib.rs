@@ -11,6 +11,7 @@ mod m20261128_000003_create_accountability;
 mod m20261128_000004_create_partners;
 mod m20261129_000005_outbox_position;
 mod m20261129_000006_enrollment_child_index;
+mod m20261129_000007_child_difficulty_period;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_create_partners::Migration),
             Box::new(m20261129_000005_outbox_position::Migration),
             Box::new(m20261129_000006_enrollment_child_index::Migration),
+            Box::new(m20261129_000007_child_difficulty_period::Migration),
         ]
     }
 }

@@ -5,7 +5,9 @@ use carehub_entity as ent;
 use carehub_entity::enums::*;
 use carehub_tests::*;
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -86,7 +88,20 @@ fn kid(
         risk_updated_at: None,
         in_treatment: in_treatment,
         fit_to_return: None,
+        difficulty_from: None,
+        difficulty_to: None,
     })
+}
+
+/// Derives the children's difficulty periods after rows were put in directly (what the seeder
+/// does after a bulk load; the write path refreshes its own child).
+async fn derive_periods(db: &DatabaseConnection) {
+    let stmt = carehub_api::write::derived::refresh_period(
+        db.get_database_backend(),
+        chrono::Utc::now().date_naive(),
+        carehub_api::write::derived::Which::All,
+    );
+    db.execute_raw(stmt).await.unwrap();
 }
 
 fn category(child: Uuid) -> ent::child_difficulty::Model {
@@ -338,6 +353,7 @@ async fn county_dataset(db: &DatabaseConnection) {
     for c in [k1, k2, k3, k4, k5, k6, k7, k8] {
         put(db, category(c).into_active_model()).await;
     }
+    derive_periods(db).await;
 
     // Enrolled 2025 in grades 4–12: k1, k2, k3, k6 (k4 is in grade 3).
     for (c, grade) in [(k1, 7), (k2, 8), (k3, 5), (k4, 3), (k6, 9)] {
@@ -911,6 +927,7 @@ backend_test!(scope_limits_a_county_officer_to_its_county, |backend| {
         .id;
         put(app.conn(), category(c).into_active_model()).await;
     }
+    derive_periods(app.conn()).await;
     let county = case_officer(&app, "450102");
     let city = case_officer(&app, "4501");
     let q = "query($r: String!) { indicators(regionCode: $r) { region { population { count } } subregions { regionCode population { count } } } }";
@@ -981,6 +998,7 @@ async fn population(db: &DatabaseConnection, villages: &[(i64, usize)]) {
             .await
             .unwrap();
     }
+    derive_periods(db).await;
 }
 
 const POP: &str = "query($r: String!, $p: IndicatorPeriodInput) { indicators(regionCode: $r, period: $p) { disclosureControl region { regionCode population { count suppressed } screeningCoverage { value numerator denominator suppressed } } subregions { regionCode population { count suppressed } screeningCoverage { value numerator denominator suppressed } } } }";
@@ -1269,7 +1287,7 @@ const RISK_ONLY: &str = r#"query($r: String!, $p: IndicatorPeriodInput) { indica
 fragment risk on RegionIndicators { regionCode population { count suppressed } inTreatment { count }
   riskDistribution { unscreened { count } green { count } yellow { count } orange { count } red { count } } }"#;
 
-/// A selection's families only: the same values as the full answer, fewer statements.
+// A selection's families only: the same values as the full answer, fewer statements.
 backend_test!(a_partial_selection_computes_only_its_families, |backend| {
     // Arrange: rows for the officer, disclosure control for the inspector.
     let app = TestApp::spawn(backend).await;
@@ -1314,3 +1332,114 @@ backend_test!(a_partial_selection_computes_only_its_families, |backend| {
         }
     }
 });
+
+// The population of today counted from the children's stored difficulty periods equals the
+// definition (a category valid today) for every shape of periods, and the sweep brings a
+// period that ended up to date with the next one.
+backend_test!(
+    stored_difficulty_periods_count_todays_population,
+    |backend| {
+        // Arrange: one child per shape of categories (from, to; archived), in village V1.
+        let app = TestApp::spawn(backend).await;
+        regions(app.conn()).await;
+        let today = chrono::Utc::now().date_naive();
+        let d = |days: i64| (today + chrono::Duration::days(days)).to_string();
+        let shapes: Vec<Vec<(String, Option<String>, bool)>> = vec![
+            vec![],                                                             // none
+            vec![(d(-400), Some(d(-30)), false)],                               // ended
+            vec![(d(-400), None, false)],                                       // open-ended
+            vec![(d(-10), Some(d(0)), false)],                                  // ends today
+            vec![(d(1), None, false)],                                          // begins tomorrow
+            vec![(d(-400), None, true)],                                        // archived
+            vec![(d(-400), Some(d(-30)), false), (d(-29), Some(d(30)), false)], // ended, then current
+            vec![(d(-50), Some(d(5)), false), (d(-5), Some(d(40)), false)],     // two overlapping
+            vec![(d(-50), Some(d(-1)), false), (d(3), None, false)],            // gap over today
+        ];
+        for shape in &shapes {
+            let k = put(
+                app.conn(),
+                kid(V1, "2014-03-01", ChildStatus::Active, None, false).into_active_model(),
+            )
+            .await
+            .id;
+            for (from, to, archived) in shape {
+                let mut c = category(k);
+                c.valid_from = day(from);
+                c.valid_to = to.as_deref().map(day);
+                if *archived {
+                    c.archived_at = Some(chrono::Utc::now());
+                }
+                put(app.conn(), c.into_active_model()).await;
+            }
+        }
+        let by_definition = |db: &DatabaseConnection| {
+            let sql = format!(
+            "SELECT COUNT(*) AS n FROM children c WHERE EXISTS (SELECT 1 FROM child_difficulties d \
+             WHERE d.child_id = c.id AND d.archived_at IS NULL AND d.valid_from <= '{today}' \
+             AND (d.valid_to IS NULL OR d.valid_to >= '{today}'))"
+        );
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        sql,
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get::<i64>("", "n").unwrap()
+            }
+        };
+        let t = case_officer(&app, "450102");
+        let population =
+            |body: Value| body["data"]["indicators"]["region"]["population"]["count"].clone();
+
+        // Act: periods derived today.
+        derive_periods(app.conn()).await;
+        let counted = population(app.gql(&t, POP, json!({"r": "450102"})).await);
+
+        // Assert: open-ended, ends today, ended-then-current, two overlapping.
+        assert_eq!(by_definition(app.conn()).await, 4);
+        assert_eq!(counted, json!(4));
+
+        // Arrange: the periods as derived 35 days ago (the ended-then-current child's stored
+        // period is the one that ended since; the gap child's the one before the gap).
+        let stale = carehub_api::write::derived::refresh_period(
+            app.conn().get_database_backend(),
+            today - chrono::Duration::days(35),
+            carehub_api::write::derived::Which::All,
+        );
+        app.conn().execute_raw(stale).await.unwrap();
+        let before_sweep = population(app.gql(&t, POP, json!({"r": "450102"})).await);
+
+        // Act: the sweep refreshes periods that ended.
+        carehub_api::sweep::sweep(app.conn(), chrono::Utc::now())
+            .await
+            .unwrap();
+        let after_sweep = population(app.gql(&t, POP, json!({"r": "450102"})).await);
+
+        // Assert
+        assert_eq!(
+            before_sweep,
+            json!(3),
+            "stale: the later period is not known yet"
+        );
+        assert_eq!(after_sweep, json!(4));
+
+        // Act: a child registered through the API with a category valid since last year.
+        let reg = app
+        .gql(
+            &t,
+            "mutation($i: RegisterChildInput!) { registerChild(input: $i) { id } }",
+            json!({"i": {"name": "黄小强", "gender": "MALE", "birthDate": "2015-05-05", "residenceRegionCode": "450102001001",
+                "difficultyCategories": [{"category": "LEFT_BEHIND", "validFrom": d(-365)}]}}),
+        )
+        .await;
+        let after_write = population(app.gql(&t, POP, json!({"r": "450102"})).await);
+
+        // Assert: counted at once (its write derived its period in the same transaction).
+        assert!(reg["errors"].is_null(), "{reg}");
+        assert_eq!(after_write, json!(5));
+    }
+);

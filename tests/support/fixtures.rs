@@ -126,6 +126,8 @@ pub fn child_row(
         risk_updated_at: None,
         in_treatment: false,
         fit_to_return: None,
+        difficulty_from: None,
+        difficulty_to: None,
     }
 }
 
@@ -352,6 +354,16 @@ pub async fn load(
         .insert(db)
         .await?;
     }
+    // Put in directly: derive the difficulty periods as the seeder does after a bulk load.
+    sea_orm::ConnectionTrait::execute_raw(
+        db,
+        carehub_api::write::derived::refresh_period(
+            sea_orm::ConnectionTrait::get_database_backend(db),
+            chrono::Utc::now().date_naive(),
+            carehub_api::write::derived::Which::All,
+        ),
+    )
+    .await?;
 
     for (child, name, relation) in [
         (c1.id, "李大爷", GuardianRelation::Grandparent),

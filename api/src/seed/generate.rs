@@ -793,7 +793,7 @@ impl<'a> Kid<'a> {
             risk_rank: 0,
             risk_updated_at: None,
             in_treatment: false,
-            fit_to_return: None,
+            fit_to_return: None,            difficulty_from: None,            difficulty_to: None,
         }));
         self.guardians(&household6, surname);
     }

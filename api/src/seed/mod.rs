@@ -281,6 +281,15 @@ pub async fn seed(state: &AppState, children: u32, seed: u64) -> anyhow::Result<
     while let Some(done) = running.join_next().await {
         done.context("inserting demo data")??;
     }
+    // The rows went in without the write path: derive every child's difficulty period.
+    let today = chrono::Utc::now().date_naive();
+    db.execute_raw(crate::write::derived::refresh_period(
+        db.get_database_backend(),
+        today,
+        crate::write::derived::Which::All,
+    ))
+    .await
+    .context("deriving the children's difficulty periods")?;
     Ok(counts.report(seed))
 }
 

@@ -598,11 +598,21 @@ async fn population<C: ConnectionTrait>(
         .v(born_after)
         .s(" AND ");
     x.children_where(&mut q);
-    q.s(" AND EXISTS (SELECT 1 FROM child_difficulties d WHERE d.child_id = children.id AND d.archived_at IS NULL AND d.valid_from <= ")
-        .v(day)
-        .s(" AND (d.valid_to IS NULL OR d.valid_to >= ")
-        .v(day)
-        .s("))), ");
+    if w.current {
+        // Today: the maintained difficulty period (write::derived::refresh_period), so the
+        // count is read from the partial index ix_children_population alone.
+        q.s(" AND children.difficulty_from <= ")
+            .v(day)
+            .s(" AND (children.difficulty_to IS NULL OR children.difficulty_to >= ")
+            .v(day)
+            .s(")), ");
+    } else {
+        q.s(" AND EXISTS (SELECT 1 FROM child_difficulties d WHERE d.child_id = children.id AND d.archived_at IS NULL AND d.valid_from <= ")
+            .v(day)
+            .s(" AND (d.valid_to IS NULL OR d.valid_to >= ")
+            .v(day)
+            .s("))), ");
+    }
     if w.current {
         // The maintained current risk level (latest screening or crisis event, every write).
         q.s("base AS (SELECT id, k, rr, tr FROM base0), ");

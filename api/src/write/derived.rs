@@ -1,14 +1,15 @@
 //! Derived fields of the child kept right inside every write's transaction: the current risk
 //! level (latest screening or crisis event, never lowered from ORANGE/RED without the care-plan
 //! approver's review), whether the child is in treatment, and whether the last discharge found
-//! the child fit to return to school.
+//! the child fit to return to school; and the child's current difficulty period.
 
 use carehub_entity::enums::RiskLevel;
 use carehub_entity::{child, crisis_event, screening, treatment_episode, workflow_transition};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, DatabaseBackend, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Statement,
 };
 use uuid::Uuid;
 
@@ -104,4 +105,53 @@ pub async fn recompute_child(w: &mut WriteCtx, child_id: Uuid) -> ApiResult<chil
     am.fit_to_return = Set(fit);
     // Derived fields do not bump the version: they are not anyone's edit.
     Ok(am.update(txn).await?)
+}
+
+/// Refreshes `children.difficulty_from/_to` — the difficulty period (the union of overlapping
+/// categories) containing `day`, or else the next one to begin — of one child, of every child
+/// (`Which::All`, after a bulk load), or of those whose stored period ended before `day`
+/// (`Which::Expired`, the sweep: a later period may have begun). The indicators count the
+/// population from these columns for the current day; a count is exact as long as no child's
+/// stored period ended since the last sweep (the sweep runs every few minutes).
+pub fn refresh_period(backend: DatabaseBackend, day: NaiveDate, which: Which) -> Statement {
+    let live = |a: &str| {
+        format!(
+            "{a}.child_id = children.id AND {a}.archived_at IS NULL \
+             AND ({a}.valid_to IS NULL OR {a}.valid_to >= '{day}')"
+        )
+    };
+    let mut sql = format!(
+        "UPDATE children SET \
+         difficulty_from = (SELECT COALESCE(MIN(CASE WHEN d.valid_from <= '{day}' THEN d.valid_from END), MIN(d.valid_from)) \
+           FROM child_difficulties d WHERE {d}), \
+         difficulty_to = (SELECT CASE WHEN MAX(CASE WHEN d.valid_from <= '{day}' THEN 1 ELSE 0 END) = 1 THEN \
+           (CASE WHEN MAX(CASE WHEN d.valid_from <= '{day}' AND d.valid_to IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL \
+            ELSE MAX(CASE WHEN d.valid_from <= '{day}' THEN d.valid_to END) END) \
+           ELSE (SELECT d2.valid_to FROM child_difficulties d2 WHERE {d2} AND d2.valid_from > '{day}' \
+             ORDER BY d2.valid_from ASC, CASE WHEN d2.valid_to IS NULL THEN 0 ELSE 1 END ASC, d2.valid_to DESC LIMIT 1) END \
+           FROM child_difficulties d WHERE {d})",
+        d = live("d"),
+        d2 = live("d2"),
+    );
+    let mut values = Vec::new();
+    match which {
+        Which::All => {}
+        Which::Expired => sql.push_str(&format!(" WHERE difficulty_to < '{day}'")),
+        Which::Child(id) => {
+            sql.push_str(match backend {
+                DatabaseBackend::Postgres => " WHERE id = $1",
+                _ => " WHERE id = ?",
+            });
+            values.push(sea_orm::Value::from(id));
+        }
+    }
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Which children [`refresh_period`] refreshes.
+#[derive(Debug, Clone, Copy)]
+pub enum Which {
+    All,
+    Expired,
+    Child(Uuid),
 }

@@ -7,7 +7,7 @@ use carehub_entity::{child, child_difficulty, region};
 use carehub_policy::ClassSet;
 use chrono::NaiveDate;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
 
 use super::visit::node;
 use super::{opt_text, text};
@@ -386,6 +386,15 @@ async fn add_difficulties(
             ..Default::default()
         };
         w.insert::<child_difficulty::Entity, _>(am, None).await?;
+    }
+    if !cats.is_empty() {
+        use crate::write::derived::{refresh_period, Which};
+        let stmt = refresh_period(
+            w.txn.get_database_backend(),
+            w.at.date_naive(),
+            Which::Child(child_id),
+        );
+        w.txn.execute_raw(stmt).await?;
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ pub fn column_field(entity: &str, column: &str) -> Option<String> {
         (
             _,
             "owner_agency" | "owner_org_id" | "id" | "id_number_enc" | "id_number_bidx"
-            | "city_code" | "county_code" | "risk_rank",
+            | "city_code" | "county_code" | "risk_rank" | "difficulty_from" | "difficulty_to",
         ) => return None,
         (_, "id_number_mask") => "idNumber",
         ("Child", "responsible_org_id") => "responsibleOrganization",
