@@ -198,6 +198,28 @@ backend_test!(filters_narrow_and_count, |backend| {
     assert_eq!(ids(&key), vec![fx.c1.to_string()]);
     let name = app.gql(&t, q, json!({"f": {"nameSearch": "小华"}})).await;
     assert_eq!(ids(&name), vec![fx.c3.to_string()]);
+
+    // A region filter inside the scope's region drops the (then implied) scope predicate; one
+    // wider than the scope or beside it never widens what the scope allows.
+    let county_officer = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        "450103",
+        "u2",
+    );
+    let count = |b: &Value| b["data"]["children"]["totalCount"].clone();
+    for (filter, expected) in [
+        (json!(null), 2),
+        (json!({"regionCode": "450103"}), 2),
+        (json!({"regionCode": "4501"}), 2),
+        (json!({"regionCode": "45"}), 2),
+        (json!({"regionCode": "450102"}), 0),
+    ] {
+        let b = app.gql(&county_officer, q, json!({"f": filter})).await;
+        assert_eq!(count(&b), json!(expected), "{filter}: {b}");
+        assert_eq!(ids(&b).len(), expected, "{filter}: {b}");
+    }
     let treat = app.gql(&t, q, json!({"f": {"inTreatment": true}})).await;
     assert_eq!(ids(&treat), vec![fx.c1.to_string()]);
 });

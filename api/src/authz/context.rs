@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::Context;
 use carehub_entity::enums::Agency;
-use carehub_policy::{FieldId, GroupId, Policy, Principal, RoleId, RowScope};
+use carehub_policy::{FieldId, GroupId, Policy, Pred, Principal, RoleId, RowScope};
 use chrono::{DateTime, Utc};
 use sea_orm::Condition;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::audit::Collector;
+use crate::domain::region::RegionPrefix;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -113,6 +114,8 @@ pub struct RequestCtx {
     pub org: Option<Uuid>,
     /// The row scope as SQL; `None` means no rows at all (aggregate-only roles).
     pub scope: Option<Condition>,
+    /// The region prefix when the row scope is exactly "children residing in it".
+    scope_region: Option<RegionPrefix>,
     pub request_id: String,
     pub client_addr: Option<String>,
     pub operation: std::sync::Mutex<Option<String>>,
@@ -153,10 +156,16 @@ impl RequestCtx {
             .org
             .as_deref()
             .and_then(|o| Uuid::parse_str(o).ok());
-        let scope = match policy.row_scope(&principal) {
-            RowScope::Nothing => None,
-            RowScope::All => Some(Condition::all()),
-            RowScope::Filter(pred) => Some(super::scope::to_condition(&pred)),
+        let (scope, scope_region) = match policy.row_scope(&principal) {
+            RowScope::Nothing => (None, None),
+            RowScope::All => (Some(Condition::all()), None),
+            RowScope::Filter(pred) => (
+                Some(super::scope::to_condition(&pred)),
+                match &pred {
+                    Pred::RegionPrefix(p) => RegionPrefix::parse(p).ok(),
+                    _ => None,
+                },
+            ),
         };
         Ok(Self {
             app,
@@ -166,6 +175,7 @@ impl RequestCtx {
             agency,
             org,
             scope,
+            scope_region,
             request_id,
             client_addr,
             operation: std::sync::Mutex::new(None),
@@ -187,6 +197,19 @@ impl RequestCtx {
                 "role {} sees aggregates only, not records",
                 self.principal.role
             ))
+        })
+    }
+
+    /// The row scope for rows the query already restricts to `region`: a region scope that
+    /// covers `region` adds nothing, so it is left out — its range predicate, planned once
+    /// for any parameters, made PostgreSQL intersect a whole-province index range with the
+    /// region's (15 ms instead of 0.5 ms for a county's page). `FORBIDDEN` like
+    /// [`Self::scope_or_forbidden`] for roles that may see no rows.
+    pub fn scope_within(&self, region: Option<&RegionPrefix>) -> Result<Condition, ApiError> {
+        let scope = self.scope_or_forbidden()?;
+        Ok(match (&self.scope_region, region) {
+            (Some(s), Some(r)) if s.covers(r) => Condition::all(),
+            _ => scope,
         })
     }
 

@@ -692,9 +692,9 @@ impl CoreQuery {
     ) -> GqlResult<Option<ChildConnection>> {
         dir_check(ctx, "Query")?;
         let rc = RequestCtx::of(ctx);
-        let scope = rc.scope_or_forbidden().gql()?;
-        let first = page_size(ctx, first, 20).gql()?;
         let spec = filter.unwrap_or_default().to_spec().gql()?;
+        let scope = rc.scope_within(spec.region.as_ref()).gql()?;
+        let first = page_size(ctx, first, 20).gql()?;
         let sort = order_by.unwrap_or_default().to_sort().gql()?;
         let (rows, more) = svc::page(
             &rc.app.db.read,

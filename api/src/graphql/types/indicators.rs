@@ -534,7 +534,7 @@ impl IndicatorQuery {
             let extent = Extent {
                 region: region.clone(),
                 group_digits: below,
-                scope: rc.scope.clone(),
+                scope: rc.scope_within(Some(&region)).ok(),
                 unidentified_reports: unidentified_reach(rc, &region),
             };
             let groups: BTreeMap<i64, Group> =
