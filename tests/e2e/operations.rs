@@ -1240,7 +1240,8 @@ fn old_record(at: chrono::DateTime<chrono::Utc>, i: usize) -> AuditRecord {
 }
 
 backend_test!(prune_keeps_retention_and_verify_passes, |backend| {
-    let app = TestApp::spawn(backend).await;
+    // One read-audit writer: the entries below form one chain, whose checkpoints are followed.
+    let app = TestApp::spawn_with(backend, &[("CAREHUB_AUDIT_WRITERS", "1")]).await;
     let now = chrono::Utc::now();
     let days = |d: i64| now - chrono::Duration::days(d);
     // One chain, oldest first: 6 entries 400 days old, 4 entries 250 days old, 3 recent.
