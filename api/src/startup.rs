@@ -10,7 +10,7 @@ use std::rc::Rc;
 use actix_codec::Framed;
 use actix_http::body::MessageBody;
 use actix_http::{h1, HttpService, KeepAlive, Request};
-use actix_service::{map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_service::{boxed, map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::dev::{
     fn_factory, fn_service, AppConfig, ServiceFactory, ServiceRequest, ServiceResponse,
 };
@@ -297,7 +297,7 @@ where
                 let app = app.clone();
                 let config = config.clone();
                 fn_factory(move || {
-                    let init = app().into_factory().new_service(config());
+                    let init = boxed::factory(app().into_factory()).new_service(config());
                     async move {
                         let app = Rc::new(init.await?);
                         Ok::<_, ()>(fn_service(
@@ -321,9 +321,13 @@ where
                 .local_addr(addr)
                 .upgrade(upgrade)
                 .finish(map_config(
-                    app()
-                        .into_factory()
-                        .map_err(|err: actix_web::Error| err.error_response()),
+                    // Boxed: the application's future would otherwise sit inline in every
+                    // connection's dispatcher, idle keep-alive and WebSocket ones too.
+                    boxed::factory(
+                        app()
+                            .into_factory()
+                            .map_err(|err: actix_web::Error| err.error_response()),
+                    ),
                     move |_| config(),
                 ))
                 .tcp()
