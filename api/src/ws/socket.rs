@@ -1,12 +1,12 @@
 //! A WebSocket on the raw TCP stream of an upgraded connection that holds no buffer while idle.
 //!
 //! actix-http's dispatcher keeps an 8 KiB read and an 8 KiB write buffer for the life of a
-//! connection, and actix-ws adds a channel and buffers of its own: about 18 KB of a WebSocket
-//! connection that mostly waits (bench/ws/RESULTS.md). Here bytes are read when the socket is
-//! readable into a buffer on the stack, a frame is encoded into a buffer of its own size and
-//! written, and only the bytes of a frame not yet complete are kept between reads. The frames are
-//! read and written by actix-http's WebSocket codec (server side: masked client frames, the
-//! frame size limit), as actix-ws did.
+//! connection, and actix-ws adds a channel (a 32-message block) and buffers of its own: most of
+//! the 15.5 KB of RSS a WebSocket connection that mostly waits cost (bench/ws/RESULTS.md). Here
+//! bytes are read when the socket is readable into a buffer on the stack, a frame is encoded into
+//! a buffer of its own size and written, and only the bytes of a frame not yet complete are kept
+//! between reads. The frames are read and written by actix-http's WebSocket codec (server side:
+//! masked client frames, the frame size limit), as actix-ws did.
 
 use std::io;
 use std::time::Duration;
