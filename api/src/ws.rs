@@ -23,7 +23,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::Data;
 use carehub_policy::Principal;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::auth::Authenticator;
 use crate::authz::RequestCtx;
@@ -49,6 +49,8 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(70);
 /// Client messages queued while earlier ones are handled.
 const INBOX: usize = 64;
+/// Outgoing messages written together at most (bytes; a single larger message goes alone).
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// An authenticated WebSocket connection, kept in the connection's GraphQL data. Every delivery
 /// checks the session again ([`WsSession::reauthenticate`]), so an expired token stops the
@@ -272,15 +274,21 @@ async fn serve(
     heartbeat.tick().await;
     let mut last_heard = tokio::time::Instant::now();
 
+    // What the protocol engine produced behind a batch of messages (see below).
+    let mut after_batch: Option<Step> = None;
     let close: Option<CloseReason> = loop {
         // Wait for one thing to happen, then act on it outside the select (the branch futures
         // borrow the timers and streams the actions change).
-        let step = tokio::select! {
+        let step = if let Some(step) = after_batch.take() {
+            step
+        } else {
+            tokio::select! {
             incoming = socket.next() => Step::Incoming(incoming),
             out = gql.next() => Step::Outgoing(out),
             _ = &mut init_deadline, if !outcome.started.load(Ordering::Relaxed) => Step::InitTimeout,
             _ = async { if let Some(e) = expiry.as_mut() { e.await } }, if expiry.is_some() => Step::Expired,
             _ = heartbeat.tick() => Step::Heartbeat,
+            }
         };
         match step {
             Step::Incoming(incoming) => {
@@ -316,7 +324,21 @@ async fn serve(
                         expiry = Some(Box::pin(tokio::time::sleep(Duration::from_secs(left))));
                     }
                 }
-                if socket.text(text).await.is_err() {
+                // The messages the engine already has ready go out in the same write (one
+                // system call for a burst of events rather than one each); whatever ends the
+                // batch is handled next.
+                socket.queue_text(text);
+                while socket.queued() < BATCH_BYTES {
+                    match gql.next().now_or_never() {
+                        Some(Some(WsMessage::Text(text))) => socket.queue_text(text),
+                        Some(other) => {
+                            after_batch = Some(Step::Outgoing(other));
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                if socket.flush().await.is_err() {
                     break None;
                 }
             }

@@ -45,6 +45,8 @@ pub struct WsSocket {
     max_message: usize,
     /// The peer closed its side of the TCP connection.
     eof: bool,
+    /// Frames queued to be written together ([`WsSocket::flush`]); no allocation while empty.
+    out: BytesMut,
 }
 
 impl WsSocket {
@@ -58,6 +60,7 @@ impl WsSocket {
             fragments: None,
             max_message,
             eof: false,
+            out: BytesMut::new(),
         }
     }
 
@@ -164,6 +167,23 @@ impl WsSocket {
 
     pub async fn text(&mut self, text: String) -> io::Result<()> {
         self.send(Message::Text(text.into())).await
+    }
+
+    /// Queues a text message for the next [`WsSocket::flush`].
+    pub fn queue_text(&mut self, text: String) {
+        // Encoding a text message cannot fail (no size limit applies to what the server sends).
+        let _ = self.codec.encode(Message::Text(text.into()), &mut self.out);
+    }
+
+    /// Bytes queued.
+    pub fn queued(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Writes the queued messages in one go and frees the buffer.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        let out = std::mem::take(&mut self.out);
+        self.io.write_all(&out).await
     }
 
     pub async fn ping(&mut self, payload: &[u8]) -> io::Result<()> {
@@ -320,6 +340,11 @@ mod tests {
     async fn messages_and_the_close_reach_the_client() {
         let (mut socket, mut client) = pair(&[], 1024).await;
         socket.text("{\"type\":\"next\"}".into()).await.unwrap();
+        socket.queue_text("{\"type\":\"next\"}".into());
+        socket.queue_text("{\"type\":\"next\"}".into());
+        assert!(socket.queued() > 0);
+        socket.flush().await.unwrap();
+        assert_eq!(socket.out.capacity(), 0, "nothing kept once written");
         socket.ping(b"").await.unwrap();
         let closing = tokio::spawn(socket.close(Some(CloseReason {
             code: CloseCode::from(4403),
@@ -330,9 +355,11 @@ mod tests {
         closing.await.unwrap();
         let mut buf = BytesMut::from(&got[..]);
         let mut codec = Codec::new().client_mode();
-        assert!(
-            matches!(codec.decode(&mut buf).unwrap(), Some(Frame::Text(t)) if &t[..] == b"{\"type\":\"next\"}")
-        );
+        for _ in 0..3 {
+            assert!(
+                matches!(codec.decode(&mut buf).unwrap(), Some(Frame::Text(t)) if &t[..] == b"{\"type\":\"next\"}")
+            );
+        }
         assert!(matches!(
             codec.decode(&mut buf).unwrap(),
             Some(Frame::Ping(_))
