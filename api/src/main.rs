@@ -3,6 +3,9 @@
 
 /// mimalloc instead of the system allocator: allocation-heavy GraphQL execution spent about a
 /// third of its CPU in glibc's malloc/free, and many small per-connection buffers fragment it.
+/// Feature `system-alloc` keeps the system allocator, for heap profilers that interpose malloc
+/// (heaptrack; see bench/README.md).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

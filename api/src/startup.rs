@@ -5,10 +5,20 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::rc::Rc;
+
+use actix_codec::Framed;
+use actix_http::body::MessageBody;
+use actix_http::{h1, HttpService, KeepAlive, Request};
+use actix_service::{boxed, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{
+    fn_factory, fn_service, AppConfig, ServiceFactory, ServiceRequest, ServiceResponse,
+};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use carehub_migration::{Migrator, MigratorTrait};
 use carehub_policy::Policy;
+use tokio::net::TcpStream;
 
 use crate::auth::Authenticator;
 use crate::authz::FieldIndex;
@@ -217,7 +227,7 @@ fn run(
     let partners = web::Data::new(crate::partners::Partners::new(&state.settings));
     let data = web::Data::new(state);
     let schema = web::Data::new(schema);
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::guard::http::harden))
             .wrap(crate::telemetry::tracing_logger())
@@ -247,13 +257,83 @@ fn run(
                     c.route("/metrics", web::get().to(crate::metrics::metrics_handler));
                 }
             })
-    })
-    .shutdown_timeout(shutdown_timeout)
-    // SIGTERM/SIGINT are handled by `lifecycle` (readiness first, then the drain).
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    Ok(server)
+    };
+    Ok(http_server(listener, app, shutdown_timeout)?)
+}
+
+/// What `HttpServer::new(app).shutdown_timeout(..).disable_signals().listen(listener)?.run()`
+/// builds — the same actix-server, the same HTTP service with HttpServer's defaults (keep-alive
+/// 5 s, request head within 5 s, disconnect 1 s, graceful-shutdown signal), the same
+/// application config — plus an upgrade service: WebSocket upgrades are still answered by the
+/// application, but an accepted one leaves actix-http's per-connection buffers behind
+/// ([`crate::ws::upgrade`]). HttpServer has no hook for that.
+fn http_server<F, T, B>(
+    listener: TcpListener,
+    app: F,
+    shutdown_timeout: u64,
+) -> std::io::Result<actix_web::dev::Server>
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let addr = listener.local_addr()?;
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
+    Ok(builder
+        .shutdown_timeout(shutdown_timeout)
+        // SIGTERM/SIGINT are handled by `lifecycle` (readiness first, then the drain).
+        .disable_signals()
+        .listen(format!("actix-web-service-{addr}"), listener, move || {
+            let host = addr.to_string();
+            // HttpServer's own AppConfig (not secure, the bound address as host name).
+            let config = move || AppConfig::__priv_test_new(false, host.clone(), addr);
+            let upgrade = {
+                let app = app.clone();
+                let config = config.clone();
+                fn_factory(move || {
+                    let init = boxed::factory(app().into_factory()).new_service(config());
+                    async move {
+                        let app = Rc::new(init.await?);
+                        Ok::<_, ()>(fn_service(
+                            move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
+                                crate::ws::upgrade::serve(app.clone(), req, framed)
+                            },
+                        ))
+                    }
+                })
+            };
+            let shutdown = shutdown.clone();
+            HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = shutdown.clone();
+                    async move { signal.notified().await }
+                })
+                .keep_alive(KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(addr)
+                .upgrade(upgrade)
+                .finish(map_config(
+                    // Boxed: the application's future would otherwise sit inline in every
+                    // connection's dispatcher, idle keep-alive and WebSocket ones too.
+                    boxed::factory(
+                        app()
+                            .into_factory()
+                            .map_err(|err: actix_web::Error| err.error_response()),
+                    ),
+                    move |_| config(),
+                ))
+                .tcp()
+        })?
+        .run())
 }
 
 /// The separate `/metrics` listener, when `CAREHUB_METRICS_BIND` is set.

@@ -556,6 +556,125 @@ backend_test!(both_protocols_and_the_graphql_path, |backend| {
     assert_eq!(r.status().as_u16(), 200);
 });
 
+/// A client frame: FIN, the opcode, masked (as clients must) with a fixed key.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// A raw HTTP/1.1 exchange: writes `request` in one piece, returns the response head and what
+/// followed it.
+async fn raw_exchange(address: &str, request: &[u8]) -> (tokio::net::TcpStream, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tcp.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut chunk))
+            .await
+            .expect("a response")
+            .unwrap();
+        assert!(n > 0, "closed before the response head: {got:?}");
+        got.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..end]).into_owned();
+    (tcp, head, got[end..].to_vec())
+}
+
+fn upgrade_request(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_are_answered_like_requests_and_early_messages_are_kept() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let officer = app.token(
+        "CIVIL_AFFAIRS",
+        "civil_affairs.case_officer",
+        None,
+        "450102",
+        "officer-1",
+    );
+    // The handshake, connection_init and a subscription in one write: the messages that came
+    // with the handshake are not lost when the connection changes hands.
+    let mut request = upgrade_request(
+        "/graphql/ws",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+    )
+    .into_bytes();
+    let init = json!({"type": "connection_init", "payload": {"token": officer}}).to_string();
+    request.extend(client_frame(0x1, init.as_bytes()));
+    let sub = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { reportRaised(regionCode: \"450102\") { id } }"}}).to_string();
+    let (tcp, head, rest) = raw_exchange(&app.address, &request).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let mut ws = tokio_tungstenite::WebSocketStream::from_partially_read(
+        tcp,
+        rest,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    let ack = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+    ws.send(Message::text(sub)).await.unwrap();
+    wait_subscriptions(&app.state, 1).await;
+    ws.close(None).await.unwrap();
+
+    // A request with `Upgrade: websocket` to another path gets that path's answer, and the
+    // connection closes after it.
+    let (_, head, body) = raw_exchange(
+        &app.address,
+        upgrade_request(
+            "/healthz",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("x-request-id"),
+        "middleware ran: {head}"
+    );
+    let _ = body;
+    // A broken handshake is refused as before (no key).
+    let (_, head, _) =
+        raw_exchange(&app.address, upgrade_request("/graphql/ws", "").as_bytes()).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+}
+
 backend_test!(connections_without_a_valid_token_are_refused, |backend| {
     let app = TestApp::spawn(backend).await;
     let _fx = fixtures::load(app.conn(), &app.state.vault).await.unwrap();
