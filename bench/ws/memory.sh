@@ -12,14 +12,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 N=${1:-10000}
 BIN=${2:-$ROOT/target/release/carehub}
-SCRATCH=${BENCH_SCRATCH:-/tmp/carehub-bench}
-NODEDIR="$SCRATCH/ws-node"
-RUN="$SCRATCH/ws-memory/$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$NODEDIR" "$RUN"
-if ! cmp -s "$HERE/package-lock.json" "$NODEDIR/package-lock.json" || [ ! -d "$NODEDIR/node_modules/ws" ]; then
-  cp "$HERE/package.json" "$HERE/package-lock.json" "$NODEDIR/"
-  (cd "$NODEDIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+. "$HERE/node.sh"
+ws_node_setup ws-memory
 cp "$HERE/memory.mjs" "$NODEDIR/memory.mjs"
 ulimit -n "$(ulimit -Hn)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -94,14 +94,8 @@ BIN="$ROOT/target/$PROFILE/carehub"
 command -v node >/dev/null || { echo "node is required" >&2; exit 1; }
 
 # --- scratch folder and the load client's dependency (never installed into the repository)
-SCRATCH=${BENCH_SCRATCH:-/tmp/carehub-bench}
-NODEDIR="$SCRATCH/ws-node"
-RUN="$SCRATCH/ws/$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$NODEDIR" "$RUN"
-if ! cmp -s "$HERE/package-lock.json" "$NODEDIR/package-lock.json" || [ ! -d "$NODEDIR/node_modules/ws" ]; then
-  cp "$HERE/package.json" "$HERE/package-lock.json" "$NODEDIR/"
-  (cd "$NODEDIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+. "$HERE/node.sh"
+ws_node_setup ws
 cp "$HERE/client.mjs" "$NODEDIR/client.mjs"   # resolves `ws` from $NODEDIR/node_modules
 
 # --- file descriptors: the server and the client each hold one socket per subscriber
